@@ -1,0 +1,182 @@
+"""``monorepo.yml``: the settings every project in the monorepo shares.
+
+Platform engineers own this file: which cloud, which CI platform, the staging/prod workspaces,
+branches, groups and Unity Catalog catalogs. Projects never ask for these; they are read here,
+validated strictly (an unknown key is an error, not a silent no-op) and handed to the template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from monostack.errors import UserError
+from monostack.yamlutil import load_yaml_text
+
+CONFIG_FILE = "monorepo.yml"
+
+CLOUDS = ("azure", "aws", "gcp")
+CICD_PLATFORMS = (
+    "github_actions",
+    "github_actions_for_github_enterprise_servers",
+    "azure_devops",
+)
+
+# Host placeholders per cloud, as the upstream stack suggests them.
+HOST_PLACEHOLDERS = {
+    "azure": "https://adb-xxxx.xx.azuredatabricks.net",
+    "aws": "https://your-{env}-workspace.cloud.databricks.com",
+    "gcp": "https://your-{env}-workspace.gcp.databricks.com",
+}
+
+
+@dataclass(frozen=True)
+class Workspaces:
+    staging: str
+    prod: str
+    dev: str | None = None  # optional: without it, developers deploy with their own CLI profile
+
+    @property
+    def test(self) -> str:
+        """The ``test`` target runs in the staging workspace."""
+        return self.staging
+
+
+@dataclass(frozen=True)
+class Catalogs:
+    staging: str = "staging"
+    prod: str = "prod"
+    test: str = "test"
+
+
+@dataclass(frozen=True)
+class MonorepoConfig:
+    cloud: str = "azure"
+    cicd_platform: str = "github_actions"
+    workspaces: Workspaces = field(
+        default_factory=lambda: Workspaces(
+            staging=HOST_PLACEHOLDERS["azure"], prod=HOST_PLACEHOLDERS["azure"]
+        )
+    )
+    default_branch: str = "main"
+    release_branch: str = "release"
+    read_user_group: str = "users"
+    catalogs: Catalogs = field(default_factory=Catalogs)
+    unity_catalog_read_user_group: str = "account users"
+
+    def as_context(self) -> dict[str, Any]:
+        """The plain-dict view templates see as ``monorepo``."""
+        data = asdict(self)
+        data["workspaces"]["test"] = self.workspaces.test
+        return data
+
+    def replace(self, **changes: Any) -> MonorepoConfig:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+# key -> (type, choices or None, required)
+_TOP_LEVEL: dict[str, tuple[type, tuple[str, ...] | None]] = {
+    "cloud": (str, CLOUDS),
+    "cicd_platform": (str, CICD_PLATFORMS),
+    "workspaces": (dict, None),
+    "default_branch": (str, None),
+    "release_branch": (str, None),
+    "read_user_group": (str, None),
+    "catalogs": (dict, None),
+    "unity_catalog_read_user_group": (str, None),
+}
+_REQUIRED = ("cloud", "cicd_platform", "workspaces")
+_WORKSPACE_KEYS = ("staging", "prod", "dev")
+_CATALOG_KEYS = ("staging", "prod", "test")
+
+
+def normalize_host(value: str, where: str) -> str:
+    """Keep only ``https://host[:port]``: workspace URLs pasted from a browser carry
+    ``/?o=123#job/1`` suffixes that must not end up in a bundle target."""
+    parts = urlsplit(value.strip())
+    if parts.scheme != "https" or not parts.hostname:
+        raise UserError(
+            f"{where}: {value!r} is not an https:// workspace URL; "
+            "use the form https://<workspace-host>"
+        )
+    host = parts.hostname
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"https://{host}"
+
+
+def _type_name(t: type) -> str:
+    return {str: "a string", dict: "a mapping", bool: "true/false"}.get(t, t.__name__)
+
+
+def _check_mapping(data: Any, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def _check_str(value: Any, where: str, choices: tuple[str, ...] | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"{where}: expected a non-empty string, got {value!r}")
+    if choices is not None and value not in choices:
+        raise UserError(f"{where}: {value!r} is not allowed; choose one of: {', '.join(choices)}")
+    return value
+
+
+def _unknown_keys(data: dict, allowed: tuple[str, ...] | dict, where: str) -> None:
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
+
+
+def parse_config(data: Any, source: str = CONFIG_FILE) -> MonorepoConfig:
+    """Validate parsed YAML data and build the config; raise UserError on the first fault."""
+    data = _check_mapping(data, source)
+    _unknown_keys(data, _TOP_LEVEL, source)
+    for key in _REQUIRED:
+        if key not in data:
+            raise UserError(f"{source}: missing required key {key!r}")
+    values: dict[str, Any] = {}
+    for key, (typ, choices) in _TOP_LEVEL.items():
+        if key not in data:
+            continue
+        where = f"{source}: {key}"
+        if typ is str:
+            values[key] = _check_str(data[key], where, choices)
+        elif not isinstance(data[key], typ):
+            raise UserError(f"{where}: expected {_type_name(typ)}, got {data[key]!r}")
+
+    ws = _check_mapping(data["workspaces"], f"{source}: workspaces")
+    _unknown_keys(ws, _WORKSPACE_KEYS, f"{source}: workspaces")
+    hosts: dict[str, str | None] = {}
+    for key in _WORKSPACE_KEYS:
+        where = f"{source}: workspaces.{key}"
+        if key not in ws or ws[key] is None:
+            if key == "dev":
+                continue
+            raise UserError(f"{where}: missing; set it to the https:// URL of the {key} workspace")
+        hosts[key] = normalize_host(_check_str(ws[key], where), where)
+    values["workspaces"] = Workspaces(**hosts)
+
+    if "catalogs" in data:
+        cats = _check_mapping(data["catalogs"], f"{source}: catalogs")
+        _unknown_keys(cats, _CATALOG_KEYS, f"{source}: catalogs")
+        values["catalogs"] = Catalogs(
+            **{k: _check_str(v, f"{source}: catalogs.{k}") for k, v in cats.items()}
+        )
+    return MonorepoConfig(**values)
+
+
+def load_config(root: Path) -> MonorepoConfig:
+    """Read and validate ``<root>/monorepo.yml``."""
+    path = Path(root) / CONFIG_FILE
+    if not path.is_file():
+        raise UserError(
+            f"{path}: not found; run monostack from the monorepo root (where {CONFIG_FILE} lives)"
+        )
+    data = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    return parse_config(data, str(CONFIG_FILE))

@@ -1,0 +1,455 @@
+"""The stack template: ``stack_template/stack.yml`` plus the Jinja2 files it governs.
+
+Layout of a template directory::
+
+    stack.yml      version, parameters, file rules
+    macros/        shared Jinja2 macros ({% import "macros/x.j2" as x %}); never output
+    project/       rendered once per project, into projects/<project_dir>/
+    monorepo/      rendered once for the whole repo, into the repo root (root CI files)
+
+Rendering is pure: answers in, ``{relative path: bytes}`` out. Writing a tree is
+:mod:`monostack.treeio`'s job. Path names are Jinja2 too; a path component that renders empty
+drops the file. Files ending ``.j2`` are rendered (the suffix is removed); all others are copied
+byte for byte.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from monostack.errors import UserError
+from monostack.yamlutil import load_yaml_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jinja2
+
+    from monostack.config import MonorepoConfig
+
+STACK_FILE = "stack.yml"
+PROJECT_PART = "project"
+MONOREPO_PART = "monorepo"
+MACROS_DIR = "macros"
+TEMPLATE_SUFFIX = ".j2"
+
+# Per the spec: 3+ characters, no space, dot, slash or backslash.
+PROJECT_NAME_PATTERN = r"^[^ .\\/]{3,}$"
+# Names the engine sets itself; stack.yml may not declare them.
+RESERVED_NAMES = ("project_dir", "monorepo", "template_version")
+
+Tree = dict[str, bytes]
+
+_PARAM_KEYS = (
+    "type",
+    "description",
+    "default",
+    "choices",
+    "pattern",
+    "pattern_message",
+    "when",
+    "computed",
+)
+_TYPES = ("str", "bool")
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+
+
+def to_project_dir(name: str) -> str:
+    """Directory form of a project name: keep ``[A-Za-z0-9_-]``, then ``-`` becomes ``_``.
+
+    ``my-proj`` and ``my_proj`` therefore share ``projects/my_proj``; callers must refuse the
+    second one.
+    """
+    return re.sub(r"[^A-Za-z0-9_-]", "", name).replace("-", "_")
+
+
+def gh_expression(expr: str) -> str:
+    """``{{ gh('secrets.X') }}`` renders the CI expression ``${{ secrets.X }}``, which Jinja2
+    would otherwise try to evaluate itself."""
+    return "${{ " + expr + " }}"
+
+
+class NotApplicable(UserError):
+    """An answer was given to a parameter whose ``when`` is false."""
+
+    def __init__(self, name: str, when: str) -> None:
+        super().__init__(f"parameter {name!r} does not apply here (it needs: {when}); leave it out")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One question of the template. ``default`` may be a Jinja2 expression over earlier
+    parameters and ``monorepo``; ``when`` is a Jinja2 expression saying whether it applies."""
+
+    name: str
+    type: str = "str"
+    description: str = ""
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    pattern: str | None = None
+    pattern_message: str | None = None
+    when: str | None = None
+    computed: bool = False
+
+    @property
+    def is_choice(self) -> bool:
+        """A parameter render-matrix enumerates: a bool or one with fixed choices."""
+        return not self.computed and (self.type == "bool" or self.choices is not None)
+
+    def domain(self) -> tuple[Any, ...]:
+        if self.type == "bool":
+            return (False, True)
+        return tuple(self.choices or ())
+
+
+@dataclass(frozen=True)
+class SkipRule:
+    """Source paths (fnmatch globs, ``*`` crosses ``/``) left out when ``when`` is true."""
+
+    when: str
+    paths: tuple[str, ...]
+
+
+@dataclass
+class StackTemplate:
+    root: Path
+    version: str
+    parameters: dict[str, Parameter]
+    skip_rules: tuple[SkipRule, ...] = ()
+    _env: Any = field(default=None, repr=False)
+    _path_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ jinja
+    @property
+    def env(self) -> jinja2.Environment:
+        if self._env is None:
+            self._env = make_environment(self.root)
+        return self._env
+
+    def _eval(self, expr: str, context: Mapping[str, Any], where: str) -> Any:
+        import jinja2
+
+        try:
+            return self.env.compile_expression(expr, undefined_to_none=False)(**context)
+        except jinja2.TemplateError as exc:
+            raise UserError(f"{self.stack_file}: {where}: {expr!r}: {exc}") from None
+
+    def _render_string(self, text: str, context: Mapping[str, Any], where: str) -> str:
+        import jinja2
+
+        try:
+            compiled = self._path_cache.get(text)
+            if compiled is None:
+                compiled = self._path_cache[text] = self.env.from_string(text)
+            return compiled.render(**context)
+        except jinja2.TemplateError as exc:
+            raise UserError(f"{where}: {exc}") from None
+
+    @property
+    def stack_file(self) -> str:
+        return str(self.root / STACK_FILE)
+
+    # ---------------------------------------------------------------- answers
+    def base_context(self, monorepo: MonorepoConfig) -> dict[str, Any]:
+        return {"monorepo": monorepo.as_context(), "template_version": self.version}
+
+    def resolve_answers(self, given: Mapping[str, Any], monorepo: MonorepoConfig) -> dict[str, Any]:
+        """Turn user-given answers into a full, validated answer set, in declaration order.
+
+        Unknown names, answers to parameters that do not apply or are computed, values outside
+        the choices and pattern failures are all UserErrors naming the parameter.
+        """
+        unknown = [k for k in given if k not in self.parameters]
+        if unknown:
+            raise UserError(
+                f"unknown template parameter {unknown[0]!r}; "
+                f"parameters of {self.stack_file}: {', '.join(self.parameters)}"
+            )
+        context = self.base_context(monorepo)
+        answers: dict[str, Any] = {}
+        for param in self.parameters.values():
+            applies = param.when is None or bool(
+                self._eval(param.when, context, f"parameters.{param.name}.when")
+            )
+            if param.name in given and not applies:
+                raise NotApplicable(param.name, param.when or "")
+            if param.name in given and param.computed:
+                raise UserError(
+                    f"parameter {param.name!r} is computed by the template; "
+                    f"change its default in {self.stack_file} instead"
+                )
+            if param.name in given:
+                value = coerce(param, given[param.name], f"parameter {param.name!r}")
+            elif param.default is None:
+                raise UserError(
+                    f"parameter {param.name!r} is required; pass it "
+                    f"(e.g. --answer {param.name}=VALUE)"
+                )
+            else:
+                value = coerce(
+                    param, self._default(param, context), f"default of parameter {param.name!r}"
+                )
+            validate_value(param, value)
+            answers[param.name] = value
+            context[param.name] = value
+            if param.name == "project_name":
+                answers["project_dir"] = context["project_dir"] = to_project_dir(value)
+        return answers
+
+    def _default(self, param: Parameter, context: Mapping[str, Any]) -> Any:
+        if isinstance(param.default, str) and ("{{" in param.default or "{%" in param.default):
+            return self._render_string(
+                param.default, context, f"{self.stack_file}: parameters.{param.name}.default"
+            )
+        return param.default
+
+    def choice_parameters(self) -> list[Parameter]:
+        return [p for p in self.parameters.values() if p.is_choice]
+
+    def iter_choice_combinations(
+        self, base: Mapping[str, Any], monorepo: MonorepoConfig
+    ) -> Iterator[dict[str, Any]]:
+        """Every distinct valid answer set over the choice parameters, ``base`` supplying the
+        rest (e.g. ``project_name``). Combinations where a parameter does not apply collapse
+        onto its default, so each yielded answer set is distinct and resolvable."""
+        choice = self.choice_parameters()
+        seen: set[tuple] = set()
+        for values in itertools.product(*(p.domain() for p in choice)):
+            given = dict(base)
+            given.update({p.name: v for p, v in zip(choice, values, strict=True)})
+            try:
+                resolved = self._resolve_applicable(given, monorepo)
+            except UserError:
+                continue
+            key = tuple(resolved[p.name] for p in choice)
+            if key not in seen:
+                seen.add(key)
+                yield {p.name: resolved[p.name] for p in choice}
+
+    def _resolve_applicable(
+        self, given: Mapping[str, Any], monorepo: MonorepoConfig
+    ) -> dict[str, Any]:
+        """resolve_answers, dropping answers to parameters that do not apply."""
+        given = dict(given)
+        while True:
+            try:
+                return self.resolve_answers(given, monorepo)
+            except NotApplicable as exc:
+                given.pop(exc.name)
+
+    # -------------------------------------------------------------- rendering
+    def render_project(self, answers: Mapping[str, Any], monorepo: MonorepoConfig) -> Tree:
+        """Render the per-project part; paths are relative to ``projects/<project_dir>/``."""
+        context = self.base_context(monorepo)
+        context.update(answers)
+        return self._render_part(PROJECT_PART, context)
+
+    def render_monorepo(self, monorepo: MonorepoConfig) -> Tree:
+        """Render the monorepo part; paths are relative to the repo root."""
+        return self._render_part(MONOREPO_PART, self.base_context(monorepo))
+
+    def source_files(self, part: str) -> list[str]:
+        base = self.root / part
+        if not base.is_dir():
+            return []
+        return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+
+    def _skipped(self, src: str, context: Mapping[str, Any]) -> bool:
+        for rule in self.skip_rules:
+            if any(fnmatch.fnmatchcase(src, pat) for pat in rule.paths) and self._eval(
+                rule.when, context, "skip.when"
+            ):
+                return True
+        return False
+
+    def _render_part(self, part: str, context: Mapping[str, Any]) -> Tree:
+        import jinja2
+
+        tree: Tree = {}
+        for src in self.source_files(part):
+            if self._skipped(f"{part}/{src}", context):
+                continue
+            dest = self._render_path(part, src, context)
+            if dest is None:
+                continue
+            source_path = self.root / part / src
+            if src.endswith(TEMPLATE_SUFFIX):
+                try:
+                    text = self.env.get_template(f"{part}/{src}").render(**context)
+                except jinja2.TemplateError as exc:
+                    line = getattr(exc, "lineno", None) or _template_line(exc, source_path)
+                    loc = f"{source_path}:{line}" if line else str(source_path)
+                    raise UserError(f"{loc}: template error: {exc}") from None
+                data = text.encode("utf-8")
+            else:
+                data = source_path.read_bytes()
+            if dest in tree:
+                raise UserError(
+                    f"{source_path}: renders to {dest!r}, which another template file also "
+                    "renders to; make the file names or their conditions distinct"
+                )
+            tree[dest] = data
+        return tree
+
+    def _render_path(self, part: str, src: str, context: Mapping[str, Any]) -> str | None:
+        parts = []
+        for comp in PurePosixPath(src).parts:
+            rendered = (
+                self._render_string(comp, context, f"{self.root / part / src}: file name")
+                if ("{{" in comp or "{%" in comp)
+                else comp
+            )
+            if not rendered.strip():
+                return None  # an empty path component drops the file
+            if rendered in (".", "..") or "/" in rendered or "\\" in rendered:
+                raise UserError(
+                    f"{self.root / part / src}: file name renders to {rendered!r}, "
+                    "which is not a plain path component"
+                )
+            parts.append(rendered)
+        dest = "/".join(parts)
+        if dest.endswith(TEMPLATE_SUFFIX):
+            dest = dest[: -len(TEMPLATE_SUFFIX)]
+        return dest
+
+
+def _template_line(exc: BaseException, source_path: Path) -> int | None:
+    """Jinja2 rewrites tracebacks so template frames carry the template's own line numbers."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(source_path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+# ---------------------------------------------------------------------- values
+def coerce(param: Parameter, value: Any, where: str) -> Any:
+    if param.type == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise UserError(f"{where}: {value!r} is not a yes/no value")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise UserError(f"{where}: expected a string, got {value!r}")
+    return str(value)
+
+
+def validate_value(param: Parameter, value: Any) -> None:
+    if param.choices is not None and value not in param.choices:
+        allowed = ", ".join(str(c) for c in param.choices)
+        raise UserError(f"parameter {param.name!r}: {value!r} is not one of: {allowed}")
+    if param.pattern is not None and not re.search(param.pattern, str(value)):
+        why = param.pattern_message or f"it must match {param.pattern}"
+        raise UserError(f"parameter {param.name!r}: {value!r} is not valid: {why}")
+
+
+# --------------------------------------------------------------------- loading
+def make_environment(root: Path) -> jinja2.Environment:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - we render YAML and Python, not HTML
+    )
+    env.filters["project_dir"] = to_project_dir
+    env.globals["gh"] = gh_expression
+    env.globals["uuid4"] = lambda: str(uuid.uuid4())
+    return env
+
+
+def _param_from(name: str, spec: Any, where: str) -> Parameter:
+    if not isinstance(spec, dict):
+        raise UserError(f"{where}: expected a mapping of parameter settings")
+    unknown = [k for k in spec if k not in _PARAM_KEYS]
+    if unknown:
+        raise UserError(
+            f"{where}: unknown setting {unknown[0]!r}; allowed: {', '.join(_PARAM_KEYS)}"
+        )
+    typ = spec.get("type", "str")
+    if typ not in _TYPES:
+        raise UserError(f"{where}.type: {typ!r} is not one of: {', '.join(_TYPES)}")
+    choices = spec.get("choices")
+    if choices is not None and (not isinstance(choices, list) or not choices):
+        raise UserError(f"{where}.choices: expected a non-empty list")
+    pattern = spec.get("pattern")
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UserError(f"{where}.pattern: {pattern!r} is not a valid regex: {exc}") from None
+    for key in ("description", "pattern_message", "when"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise UserError(f"{where}.{key}: expected a string")
+    if not isinstance(spec.get("computed", False), bool):
+        raise UserError(f"{where}.computed: expected true or false")
+    if spec.get("computed") and spec.get("default") is None:
+        raise UserError(f"{where}: a computed parameter needs a default")
+    return Parameter(
+        name=name,
+        type=typ,
+        description=spec.get("description", ""),
+        default=spec.get("default"),
+        choices=tuple(choices) if choices is not None else None,
+        pattern=pattern,
+        pattern_message=spec.get("pattern_message"),
+        when=spec.get("when"),
+        computed=bool(spec.get("computed", False)),
+    )
+
+
+def load_template(root: Path) -> StackTemplate:
+    """Read and validate ``<root>/stack.yml``."""
+    root = Path(root)
+    path = root / STACK_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: not found; the stack template needs a {STACK_FILE}")
+    data = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping with version, parameters and skip")
+    unknown = [k for k in data if k not in ("version", "parameters", "skip")]
+    if unknown:
+        raise UserError(f"{path}: unknown key {unknown[0]!r}; allowed: version, parameters, skip")
+    version = data.get("version")
+    if not isinstance(version, str | int | float) or isinstance(version, bool):
+        raise UserError(f"{path}: version: expected a version string such as '1.0.0'")
+    raw_params = data.get("parameters") or {}
+    if not isinstance(raw_params, dict):
+        raise UserError(f"{path}: parameters: expected a mapping of name to settings")
+    params: dict[str, Parameter] = {}
+    for name, spec in raw_params.items():
+        if name in RESERVED_NAMES:
+            raise UserError(f"{path}: parameters.{name}: {name!r} is reserved; rename it")
+        params[name] = _param_from(name, spec, f"{path}: parameters.{name}")
+    if "project_name" not in params:
+        raise UserError(f"{path}: parameters: 'project_name' must be declared")
+    rules = []
+    for i, rule in enumerate(data.get("skip") or []):
+        where = f"{path}: skip[{i}]"
+        if not isinstance(rule, dict) or set(rule) != {"when", "paths"}:
+            raise UserError(f"{where}: expected a mapping with exactly 'when' and 'paths'")
+        paths = rule["paths"]
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise UserError(f"{where}.paths: expected a list of glob patterns")
+        rules.append(SkipRule(when=str(rule["when"]), paths=tuple(paths)))
+    return StackTemplate(
+        root=root, version=str(version), parameters=params, skip_rules=tuple(rules)
+    )

@@ -1,0 +1,49 @@
+"""YAML loading with errors a user can act on: file, line and what went wrong, one line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from monostack.errors import UserError
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def yaml_error_message(exc: yaml.YAMLError, source: str) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"{source}:{mark.line + 1}: invalid YAML: {problem}"
+    return f"{source}: invalid YAML: {problem}"
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """Parse YAML text; raise UserError('<source>:<line>: invalid YAML: ...') on bad input."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise UserError(yaml_error_message(exc, source)) from None
+
+
+def dump_yaml(data: Any) -> str:
+    """Block-style, key order kept: stable output for files monostack writes."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)

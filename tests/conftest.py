@@ -1,0 +1,92 @@
+"""Shared fixtures: throw-away monorepos that are real git repositories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared" / "reference"
+BUNDLE_SCHEMA = SHARED / "databricks-bundle-schema.json"
+SEED = ("tasks.py", "monorepo.yml", "stack_template", ".yamllint.yml", "zizmor.yml")
+VENV_BIN = Path(sys.executable).parent
+
+
+def _copy_seed(dest: Path) -> None:
+    for name in SEED:
+        src = REPO_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+
+
+def make_repo(path: Path, with_projects: bool = False) -> git.Repo:
+    """A fresh git repo holding this checkout's tasks, config and template (and optionally
+    its shipped projects and root CI files), with everything committed."""
+    path.mkdir(parents=True, exist_ok=True)
+    _copy_seed(path)
+    if with_projects:
+        for name in ("projects", ".github", ".azure"):
+            if (REPO_ROOT / name).is_dir():
+                shutil.copytree(REPO_ROOT / name, path / name)
+    repo = git.Repo.init(path, initial_branch="main")
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "monostack tests")
+        cw.set_value("user", "email", "tests@example.invalid")
+    repo.git.add(A=True)
+    repo.index.commit("seed")
+    return repo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> git.Repo:
+    """An empty monorepo (no projects yet), committed."""
+    return make_repo(tmp_path / "mono")
+
+
+@pytest.fixture
+def shipped_repo(tmp_path: Path) -> git.Repo:
+    """A copy of the shipped monorepo, example projects and root CI files included."""
+    return make_repo(tmp_path / "mono", with_projects=True)
+
+
+def root_of(repo: git.Repo) -> Path:
+    return Path(repo.working_tree_dir)
+
+
+def git_status(repo: git.Repo) -> str:
+    """Porcelain status including untracked files: empty means the tree is as committed."""
+    return repo.git.status("--porcelain", "--untracked-files=all")
+
+
+def invoke(repo_or_path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real ``invoke`` CLI of this venv in the repo, capturing output."""
+    cwd = root_of(repo_or_path) if isinstance(repo_or_path, git.Repo) else Path(repo_or_path)
+    full_env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    full_env.pop("GITHUB_ACTIONS", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(VENV_BIN / "invoke"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=600,
+    )
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    """Non-zero exit, a single ``error:`` line naming what is wrong, and no traceback."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]

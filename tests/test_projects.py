@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from monostack.errors import UserError
+from monostack.projects import ANSWERS_FILE, discover_projects, new_project
+from tests.bundle_schema import merged_bundle, schema_errors
+from tests.conftest import BUNDLE_SCHEMA, assert_user_error, git_status, invoke, root_of
+
+
+def test_new_project_cli_creates_bundle_and_answers(repo):
+    result = invoke(repo, "new-project", "--name", "project2")
+    assert result.returncode == 0, result.stderr
+    root = root_of(repo)
+    project = root / "projects" / "project2"
+    assert (project / "databricks.yml").is_file()
+    answers = yaml.safe_load((project / ANSWERS_FILE).read_text())
+    assert answers["project_name"] == "project2"
+    assert answers["_template_version"]
+    assert answers["include_models_in_unity_catalog"] is False
+    assert "invoke sync-workflows" in result.stdout
+    assert "projects/project2/databricks.yml" in result.stdout
+    bundle = yaml.safe_load((project / "databricks.yml").read_text())
+    assert bundle["bundle"]["name"] == "project2"
+    assert set(bundle["targets"]) >= {"dev", "staging", "prod", "test"}
+    assert [t for t, v in bundle["targets"].items() if v.get("default")] == ["dev"]
+
+
+@pytest.mark.skipif(not BUNDLE_SCHEMA.exists(), reason="../shared/reference not present")
+@pytest.mark.parametrize("flags", [[], ["--unity-catalog"], ["--feature-store", "--unity-catalog"]])
+def test_new_project_bundle_is_schema_valid(repo, flags):
+    assert invoke(repo, "new-project", "--name", "churn", *flags).returncode == 0
+    document = merged_bundle(root_of(repo) / "projects" / "churn")
+    assert document.get("resources"), "includes were not merged"
+    assert schema_errors(document) == []
+
+
+def test_project_ci_is_rendered_inside_the_project(repo):
+    assert invoke(repo, "new-project", "--name", "project2").returncode == 0
+    workflows = root_of(repo) / "projects" / "project2" / ".github" / "workflows"
+    assert sorted(p.name.startswith("project2-") for p in workflows.iterdir())
+    assert not (root_of(repo) / ".github").exists()
+
+
+@pytest.mark.parametrize(
+    "name, needle",
+    [
+        ("a", "3 or more characters"),
+        ("has space", "no space"),
+        ("../evil", "path separator"),
+        ("a/b", "path separator"),
+        ("a.b", "dot"),
+        ("-x", "starts with '-'"),
+        ("a\\bc", "path separator"),
+        ("$$$", "too short"),
+    ],
+)
+def test_bad_names_are_refused_cleanly(repo, name, needle):
+    result = invoke(repo, "new-project", f"--name={name}")
+    assert_user_error(result, needle)
+    assert git_status(repo) == ""
+
+
+def test_existing_and_colliding_names_are_refused(repo):
+    assert invoke(repo, "new-project", "--name", "my-proj").returncode == 0
+    repo.git.add(A=True)
+    repo.index.commit("add my-proj")
+    assert_user_error(invoke(repo, "new-project", "--name", "my-proj"), "already exists")
+    assert_user_error(
+        invoke(repo, "new-project", "--name", "my_proj"), "projects/my_proj", "'my-proj'"
+    )
+    assert git_status(repo) == ""
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("colour: blue\n", "unknown key 'colour'"),
+        ("cloud: mars\n", "'mars' is not allowed"),
+        (
+            "workspaces:\n  staging: http://x.example.com\n  prod: https://p.example.com\n",
+            "workspaces.staging",
+        ),
+    ],
+)
+def test_broken_monorepo_yml_is_refused(repo, content, needle):
+    config = root_of(repo) / "monorepo.yml"
+    original = yaml.safe_load(config.read_text())
+    patch = yaml.safe_load(content)
+    config.write_text(yaml.safe_dump({**original, **patch}))
+    repo.git.add(A=True)
+    repo.index.commit("break config")
+    result = invoke(repo, "new-project", "--name", "project2")
+    assert_user_error(result, "monorepo.yml", needle)
+    assert git_status(repo) == ""
+
+
+def test_bad_options_are_refused(repo):
+    assert_user_error(
+        invoke(repo, "new-project", "--name", "abc", "--schema-name", "x"), "schema_name"
+    )
+    assert_user_error(
+        invoke(repo, "new-project", "--name", "abc", "--unity-catalog", "--schema-name", "a.b"),
+        "schema_name",
+    )
+    assert_user_error(
+        invoke(repo, "new-project", "--name", "abc", "--inference-table", "just_a_table"),
+        "catalog.schema.table",
+    )
+    assert_user_error(invoke(repo, "new-project", "--name", "abc", "--answer", "x"), "NAME=VALUE")
+    assert git_status(repo) == ""
+
+
+def test_options_reach_the_answers(repo):
+    result = invoke(
+        repo,
+        "new-project",
+        "--name",
+        "fs-uc",
+        "--unity-catalog",
+        "--feature-store",
+        "--schema-name",
+        "fs_schema",
+        "--inference-table",
+        "main.fs.preds",
+    )
+    assert result.returncode == 0, result.stderr
+    answers = yaml.safe_load((root_of(repo) / "projects/fs_uc" / ANSWERS_FILE).read_text())
+    assert answers["include_models_in_unity_catalog"] is True
+    assert answers["include_feature_store"] is True
+    assert answers["schema_name"] == "fs_schema"
+    assert answers["inference_table_name"] == "main.fs.preds"
+    assert answers["project_dir"] == "fs_uc"
+
+
+def test_dry_run_writes_nothing(repo):
+    result = invoke(repo, "new-project", "--name", "project2", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "Would create" in result.stdout
+    assert "projects/project2/databricks.yml" in result.stdout
+    assert git_status(repo) == ""
+
+
+def test_failure_mid_render_leaves_no_trace(repo):
+    root = root_of(repo)
+    calls = []
+
+    def explode(rel: str) -> None:
+        calls.append(rel)
+        if len(calls) == 2:
+            raise OSError("disk full (injected)")
+
+    with pytest.raises(OSError, match="injected"):
+        new_project(root, "project2", on_file=explode)
+    assert len(calls) == 2
+    assert not (root / "projects").exists()
+    assert git_status(repo) == ""
+
+
+def test_failure_with_existing_projects_dir_keeps_it(repo):
+    root = root_of(repo)
+    new_project(root, "project1")
+    repo.git.add(A=True)
+    repo.index.commit("p1")
+
+    def explode(rel: str) -> None:
+        raise OSError("injected")
+
+    with pytest.raises(OSError):
+        new_project(root, "project2", on_file=explode)
+    assert sorted(p.name for p in (root / "projects").iterdir()) == ["project1"]
+    assert git_status(repo) == ""
+
+
+def test_directory_that_is_not_a_project_is_not_overwritten(repo):
+    root = root_of(repo)
+    (root / "projects" / "project2").mkdir(parents=True)
+    (root / "projects" / "project2" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="already exists but is not a project"):
+        new_project(root, "project2")
+    assert (root / "projects" / "project2" / "notes.txt").read_text() == "mine"
+
+
+def test_discover_projects_reads_names_from_answers(repo):
+    root = root_of(repo)
+    new_project(root, "my-proj")
+    new_project(root, "other")
+    found = discover_projects(root)
+    assert [(p.name, p.dir, p.rel) for p in found] == [
+        ("my-proj", "my_proj", "projects/my_proj"),
+        ("other", "other", "projects/other"),
+    ]
+
+
+def test_invoke_help_documents_every_option(repo):
+    result = invoke(repo, "--help", "new-project")
+    assert result.returncode == 0
+    for option in (
+        "--name",
+        "--unity-catalog",
+        "--feature-store",
+        "--schema-name",
+        "--inference-table",
+        "--answer",
+        "--dry-run",
+    ):
+        assert option in result.stdout
+    listing = invoke(repo, "--list").stdout
+    assert "new-project" in listing
