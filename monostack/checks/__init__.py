@@ -1,0 +1,53 @@
+"""Checks over projects, the template and root CI files.
+
+Every check returns :class:`CaseResult` objects: one per (check, project) or per (check,
+render-matrix combination), each holding :class:`Finding` lines. One reporter
+(:mod:`monostack.report`) prints them as a rich table, JUnit XML or GitHub annotations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+
+MONOREPO = "<monorepo>"  # the `project` of findings about root files or the template itself
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem: which check saw it, in which project, where, how bad, and what to do."""
+
+    check: str
+    project: str
+    file: str  # repo-relative POSIX path, or "" when no file applies
+    line: int | None
+    severity: str
+    message: str
+
+    def location(self) -> str:
+        if not self.file:
+            return ""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one check on one subject: a JUnit test case."""
+
+    check: str  # e.g. "lint", "bundle-validate", "render-matrix", "sync-workflows"
+    case: str  # project name, combination id, or MONOREPO
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: str | None = None  # reason, when the case did not run
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
