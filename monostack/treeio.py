@@ -104,7 +104,8 @@ def apply_changes(
                 os.replace(target, bak)
                 backups[rel] = Path(bak)
             if rel in staged:
-                os.replace(staged.pop(rel), target)
+                os.replace(staged[rel], target)
+                del staged[rel]
             done.append(rel)
     except BaseException:
         for rel in reversed(done):
