@@ -57,3 +57,102 @@ def new_project(
     if not dry_run:
         echo("")
         echo("Next: run `invoke sync-workflows` to copy its CI files into the repo root.")
+
+
+# -- checks: lint, render-matrix, bundle-validate, test-all (issue 5) ---------------------------
+
+_SELECT_HELP = {
+    "project": "Check only project NAME (its name or its directory under projects/); repeatable.",
+    "changed-since": (
+        "Check only projects with files changed since this git ref (committed, staged, "
+        "unstaged or untracked), e.g. origin/main; a change to stack_template/, monorepo.yml "
+        "or the tool selects all."
+    ),
+    "junit-xml": "Also write JUnit XML (one testcase per check and case) to this path.",
+}
+_JOBS_HELP = "Worker processes to use, 1 or more (default: one per check / per CPU)."
+_ONLINE_HELP = (
+    "Also run `databricks bundle validate -t TARGET` per project when the databricks CLI "
+    "and credentials are present (otherwise reported as skipped)."
+)
+
+
+def _check(checks, title, project, changed_since, junit_xml, jobs=None, online=False):
+    """Shared body of the check tasks: run, report, exit non-zero on any error finding."""
+    from invoke.exceptions import Exit
+
+    from monostack.report import emit
+    from monostack.runner import parse_jobs, run_checks
+
+    results = run_checks(
+        ROOT,
+        checks,
+        names=list(project or ()),
+        changed_since=changed_since,
+        online=online,
+        jobs=parse_jobs(jobs),
+    )
+    code = emit(results, title=title, junit_xml=junit_xml)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help=_SELECT_HELP, iterable=["project"], auto_shortflags=False)
+@user_errors
+def lint(c, project=None, changed_since=None, junit_xml=None):
+    """ruff, yamllint, CI schemas, zizmor and Jinja2 syntax over the tool, projects and root CI."""
+    _check(["lint"], "lint", project, changed_since, junit_xml)
+
+
+@task(help={**_SELECT_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)
+@user_errors
+def render_matrix(c, project=None, changed_since=None, junit_xml=None, jobs=None):
+    """Render every template choice combination in memory and check each one."""
+    _check(["render-matrix"], "render-matrix", project, changed_since, junit_xml, jobs=jobs)
+
+
+@task(help={**_SELECT_HELP, "online": _ONLINE_HELP}, iterable=["project"], auto_shortflags=False)
+@user_errors
+def bundle_validate(c, project=None, changed_since=None, junit_xml=None, online=False):
+    """Validate each project's databricks.yml offline, and names across projects."""
+    _check(["bundle-validate"], "bundle-validate", project, changed_since, junit_xml, online=online)
+
+
+@task(
+    help={**_SELECT_HELP, "jobs": _JOBS_HELP, "online": _ONLINE_HELP},
+    iterable=["project"],
+    auto_shortflags=False,
+)
+@user_errors
+def test_all(c, project=None, changed_since=None, junit_xml=None, jobs=None, online=False):
+    """lint, render-matrix, bundle-validate and sync-workflows --check, with one summary."""
+    checks = ["lint", "render-matrix", "bundle-validate", "sync-workflows"]
+    _check(checks, "test-all", project, changed_since, junit_xml, jobs=jobs, online=online)
+
+
+# -- sync-workflows (issue 4) -------------------------------------------------------------------
+
+
+@task(
+    help={
+        "check": "Change nothing; print the plan; exit non-zero unless the root is in sync.",
+        "dry-run": "Print the plan and write nothing (exit 0 unless there are conflicts).",
+        "force": "Also overwrite or delete generated root files that were edited by hand.",
+    }
+)
+@user_errors
+def sync_workflows(c, check=False, dry_run=False, force=False):
+    """Copy every project's CI files (and the template's monorepo CI files) into the root."""
+    import sys
+
+    from invoke.exceptions import Exit
+
+    from monostack.workflows import sync_workflows as sync
+
+    result = sync(ROOT, check=check, dry_run=dry_run, force=force)
+    for line in result.output_lines():
+        echo(line)
+    for line in result.error_lines():
+        sys.stderr.write(line + "\n")
+    if result.exit_code:
+        raise Exit(code=result.exit_code)

@@ -84,12 +84,16 @@ def validate_project_name(name: str, existing: list[Project]) -> str:
             f"project name {name!r} is not valid: use 3 or more characters with no space, "
             "dot, slash or backslash"
         )
-    project_dir = to_project_dir(name)
-    if len(project_dir) < 3 or not re.search(r"[A-Za-z0-9]", project_dir):
+    unsafe = sorted(set(re.sub(r"[A-Za-z0-9_-]", "", name)))
+    if unsafe:
+        # The name goes into YAML, shell commands, CI expressions and workspace object names.
         raise UserError(
-            f"project name {name!r} gives the directory {project_dir!r}, which is too short; "
-            "use letters, digits, '-' or '_'"
+            f"project name {name!r} contains {''.join(unsafe)!r}; "
+            "use only letters, digits, '-' and '_'"
         )
+    if not re.search(r"[A-Za-z0-9]", name):
+        raise UserError(f"project name {name!r} needs at least one letter or digit")
+    project_dir = to_project_dir(name)
     for project in existing:
         if project.name == name:
             raise UserError(

@@ -125,6 +125,7 @@ class StackTemplate:
     skip_rules: tuple[SkipRule, ...] = ()
     _env: Any = field(default=None, repr=False)
     _path_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _expr_cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ jinja
     @property
@@ -137,7 +138,12 @@ class StackTemplate:
         import jinja2
 
         try:
-            return self.env.compile_expression(expr, undefined_to_none=False)(**context)
+            compiled = self._expr_cache.get(expr)
+            if compiled is None:
+                compiled = self._expr_cache[expr] = self.env.compile_expression(
+                    expr, undefined_to_none=False
+                )
+            return compiled(**context)
         except jinja2.TemplateError as exc:
             raise UserError(f"{self.stack_file}: {where}: {expr!r}: {exc}") from None
 

@@ -101,7 +101,11 @@ def apply_changes(
             if target.exists():
                 fd, bak = tempfile.mkstemp(prefix=f".{target.name}.bak-", dir=target.parent)
                 os.close(fd)
-                os.replace(target, bak)
+                try:
+                    os.replace(target, bak)
+                except BaseException:
+                    os.unlink(bak)  # the empty placeholder; the target was not moved
+                    raise
                 backups[rel] = Path(bak)
             if rel in staged:
                 os.replace(staged[rel], target)

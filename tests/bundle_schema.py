@@ -67,23 +67,46 @@ def schema_errors(document: dict) -> list[str]:
     return sorted(found)
 
 
-def merged_bundle(project_dir: Path) -> dict:
-    """databricks.yml with the top-level mappings of its included files merged in."""
+def deep_merge(target: dict, extra: dict, where: str = "") -> dict:
+    """Merge ``extra`` into ``target`` the way the bundle loader merges included files: mappings
+    merge key by key; the same leaf (e.g. one job key) defined twice is a conflict."""
+    for key, value in extra.items():
+        path = f"{where}.{key}" if where else str(key)
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            deep_merge(target[key], value, path)
+        elif key in target:
+            raise ValueError(f"{path} is defined twice")
+        else:
+            target[key] = value
+    return target
+
+
+def merged_bundle(project_dir: Path, extra_includes: tuple[str, ...] = ()) -> dict:
+    """databricks.yml with the files of its ``include`` globs (plus ``extra_includes``, e.g. a
+    resource file that is commented out by default) merged in: a resource key defined in two
+    files is an error, as in the Databricks CLI; other mappings merge key by key."""
+    import copy
+
     import yaml
 
-    main = yaml.safe_load((project_dir / "databricks.yml").read_text())
-    merged = dict(main)
-    for pattern in main.get("include", []):
-        for path in sorted(project_dir.glob(pattern.removeprefix("./"))):
-            part = yaml.safe_load(path.read_text()) or {}
-            for key, value in part.items():
-                if isinstance(value, dict):
-                    target = merged.setdefault(key, {})
-                    for sub, subval in value.items():
-                        if isinstance(subval, dict):
-                            target.setdefault(sub, {}).update(subval)
-                        else:
-                            target[sub] = subval
-                else:
-                    merged[key] = value
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    main = yaml.load((project_dir / "databricks.yml").read_text(), Loader=loader)  # noqa: S506
+    merged = copy.deepcopy(main)
+    seen: set[Path] = set()
+    for pattern in [*main.get("include", []), *extra_includes]:
+        paths = sorted(project_dir.glob(pattern.removeprefix("./")))
+        if not paths:
+            raise ValueError(f"include {pattern!r} matches no file in {project_dir}")
+        for path in paths:
+            if path in seen:
+                continue
+            seen.add(path)
+            part = yaml.load(path.read_text(), Loader=loader) or {}  # noqa: S506
+            for kind, entries in (part.pop("resources", None) or {}).items():
+                known = merged.setdefault("resources", {}).setdefault(kind, {})
+                for key in entries:
+                    if key in known:
+                        raise ValueError(f"{path.name}: resources.{kind}.{key} is defined twice")
+                known.update(entries)
+            deep_merge(merged, part, path.name)
     return merged

@@ -14,7 +14,15 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared" / "reference"
 BUNDLE_SCHEMA = SHARED / "databricks-bundle-schema.json"
-SEED = ("tasks.py", "monorepo.yml", "stack_template", ".yamllint.yml", "zizmor.yml")
+# pyproject.toml holds the ruff settings `invoke lint` applies to tasks.py
+SEED = (
+    "tasks.py",
+    "pyproject.toml",
+    "monorepo.yml",
+    "stack_template",
+    ".yamllint.yml",
+    "zizmor.yml",
+)
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -53,7 +53,10 @@ def test_project_ci_is_rendered_inside_the_project(repo):
         ("a.b", "dot"),
         ("-x", "starts with '-'"),
         ("a\\bc", "path separator"),
-        ("$$$", "too short"),
+        ("$$$", "contains '$'"),
+        ("${{x}}", "use only letters, digits"),
+        ("ab:c", "contains ':'"),
+        ("___", "at least one letter or digit"),
     ],
 )
 def test_bad_names_are_refused_cleanly(repo, name, needle):

@@ -1,0 +1,491 @@
+"""CI files: YAML parse, yamllint, check-jsonschema's vendored schemas and ``zizmor --offline``.
+
+Every problem becomes one :class:`Finding` with the file and line. Contents are passed in memory
+(``{repo-relative path: bytes}``) so the same code checks committed files (``lint``) and
+rendered-but-never-written ones (``render-matrix``). zizmor is a separate program: it gets the
+files in a temporary directory, once per call for all of them, identical contents only once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from monostack.checks import ERROR, INFO, WARNING, Finding
+
+GITHUB_WORKFLOWS = "github-workflows"
+GITHUB_ACTIONS = "github-actions"
+AZURE_PIPELINES = "azure-pipelines"
+YAML_SUFFIXES = (".yml", ".yaml")
+YAMLLINT_FILES = (".yamllint", ".yamllint.yml", ".yamllint.yaml")
+ZIZMOR_FILES = ("zizmor.yml", ".github/zizmor.yml")
+
+# Used when the monorepo has no .yamllint.yml: the same rules as the one monostack ships.
+DEFAULT_YAMLLINT_CONFIG = """\
+extends: default
+rules:
+  document-start: disable
+  truthy:
+    allowed-values: ["true", "false"]
+    check-keys: false
+  braces:
+    min-spaces-inside: 0
+    max-spaces-inside: 1
+  brackets:
+    min-spaces-inside: 0
+    max-spaces-inside: 1
+  line-length:
+    max: 120
+    allow-non-breakable-words: true
+    allow-non-breakable-inline-mappings: true
+  comments:
+    min-spaces-from-content: 1
+  comments-indentation: disable
+  indentation:
+    spaces: 2
+    indent-sequences: consistent
+"""
+
+_ZIZMOR_SEVERITY = {"High": ERROR, "Medium": WARNING, "Low": WARNING}
+_MAX_MESSAGE = 240
+
+
+# ---------------------------------------------------------------------------- classification
+def is_yaml(path: str) -> bool:
+    return path.endswith(YAML_SUFFIXES)
+
+
+def is_ci_path(path: str) -> bool:
+    """A YAML file under a ``.github/`` or ``.azure/`` directory (root or project)."""
+    parts = PurePosixPath(path).parts
+    return is_yaml(path) and (".github" in parts[:-1] or ".azure" in parts[:-1])
+
+
+def schema_for(path: str) -> str | None:
+    """The vendored check-jsonschema schema a CI file must satisfy, if any."""
+    if not is_yaml(path):
+        return None
+    parts = PurePosixPath(path).parts
+    if len(parts) >= 3 and parts[-3:-1] == (".github", "workflows"):
+        return GITHUB_WORKFLOWS
+    if len(parts) >= 3 and parts[-3:-1] == (".azure", "devops-pipelines"):
+        return AZURE_PIPELINES
+    if parts[-1] in ("action.yml", "action.yaml") and ".github" in parts:
+        return GITHUB_ACTIONS
+    return None
+
+
+def is_github_workflow(path: str) -> bool:
+    return schema_for(path) == GITHUB_WORKFLOWS
+
+
+# ------------------------------------------------------------------------------- YAML parsing
+def _clip(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+def decode(path: str, data: bytes, project: str, check: str) -> tuple[str | None, list[Finding]]:
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        return None, [Finding(check, project, path, None, ERROR, f"not UTF-8 text: {exc}")]
+
+
+@functools.cache
+def _strict_loader() -> type:
+    """monostack's strict loader (duplicate keys refused) on libyaml when available: the
+    matrix parses hundreds of files."""
+    import yaml
+
+    from monostack.yamlutil import _construct_mapping
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = type("StrictFastLoader", (base,), {})
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    return loader
+
+
+def yaml_parse_findings(path: str, text: str, project: str, check: str) -> list[Finding]:
+    """Strict parse (duplicate keys refused, every document of the file)."""
+    import yaml
+
+    try:
+        for _ in yaml.load_all(text, Loader=_strict_loader()):  # noqa: S506 - SafeLoader based
+            pass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        line = mark.line + 1 if mark is not None else None
+        return [Finding(check, project, path, line, ERROR, _clip(f"invalid YAML: {problem}"))]
+    return []
+
+
+# ----------------------------------------------------------------------------------- yamllint
+@dataclass(frozen=True)
+class YamllintSetup:
+    """The yamllint configuration in force, or why there is none."""
+
+    config: Any
+    source: str  # repo-relative file name, or "built-in"
+    error: Finding | None = None
+    # content digest -> problems: synced CI files are byte-for-byte copies of project ones
+    memo: dict[str, list[tuple[int, str, str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _yamllint_config(source: str, text: str, file: str | None) -> Any:
+    from yamllint.config import YamlLintConfig
+
+    return YamlLintConfig(file=file) if file else YamlLintConfig(content=text)
+
+
+def yamllint_setup(root: Path | None, check: str = "lint") -> YamllintSetup:
+    """The repo's ``.yamllint.yml`` when ``root`` has one, else the built-in equivalent."""
+    from yamllint.config import YamlLintConfigError
+
+    for name in YAMLLINT_FILES:
+        path = Path(root) / name if root is not None else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            conf = _yamllint_config(name, path.read_text(encoding="utf-8"), str(path))
+        except (YamlLintConfigError, OSError, UnicodeDecodeError) as exc:
+            finding = Finding(
+                check, "", name, None, ERROR, _clip(f"invalid yamllint config: {exc}; fix it")
+            )
+            return YamllintSetup(None, name, finding)
+        return YamllintSetup(conf, name)
+    return YamllintSetup(_yamllint_config("built-in", DEFAULT_YAMLLINT_CONFIG, None), "built-in")
+
+
+def yamllint_findings(
+    path: str, text: str, project: str, check: str, setup: YamllintSetup
+) -> list[Finding]:
+    from yamllint import linter
+
+    if setup.config is None or setup.config.is_file_ignored(path):
+        return []
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    problems = setup.memo.get(digest)
+    if problems is None:
+        problems = setup.memo[digest] = [
+            (
+                problem.line,
+                ERROR if problem.level == "error" else WARNING,
+                _clip(f"yamllint: {problem.desc} ({problem.rule or 'syntax'})"),
+            )
+            for problem in linter.run(text, setup.config, path)
+        ]
+    return [Finding(check, project, path, line, sev, msg) for line, sev, msg in problems]
+
+
+# -------------------------------------------------------------------------------- JSON schema
+def _hook_settings(schema: str) -> tuple[str, str | None]:
+    """(regex variant, data transform) check-jsonschema's own pre-commit hook uses for a schema:
+    e.g. azure-pipelines needs the non-unicode regex variant and its expression transform."""
+    from check_jsonschema.catalog import SCHEMA_CATALOG
+
+    args = SCHEMA_CATALOG.get(schema, {}).get("hook_config", {}).get("add_args", [])
+    options = dict(zip(args[::2], args[1::2], strict=False))
+    return options.get("--regex-variant", "default"), options.get("--data-transform")
+
+
+@functools.cache
+def _validator(schema: str) -> tuple[Any, Any]:
+    """check-jsonschema's validator for a vendored schema, with its regex and format rules,
+    and the data transform to apply first (or None)."""
+    from check_jsonschema.formats import FormatOptions
+    from check_jsonschema.regex_variants import RegexImplementation, RegexVariantName
+    from check_jsonschema.schema_loader import BuiltinSchemaLoader
+    from check_jsonschema.transforms import TRANSFORM_LIBRARY
+
+    variant, transform = _hook_settings(schema)
+    regex = RegexImplementation(RegexVariantName(variant))
+    loader = BuiltinSchemaLoader(f"vendor.{schema}")
+    validator = loader.get_validator(schema, {}, FormatOptions(regex_impl=regex), regex, False)
+    return validator, TRANSFORM_LIBRARY.get(transform) if transform else None
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml12_loader() -> Any:
+    """check-jsonschema's YAML 1.2 loader: ``on:`` stays the string "on", as GitHub reads it."""
+    from check_jsonschema.parsers.yaml import construct_yaml_implementation, impl2loader
+
+    return impl2loader(construct_yaml_implementation(), construct_yaml_implementation(pure=True))
+
+
+def key_line(root_node: Any, path: Iterable[Any]) -> int | None:
+    """Line (1-based) of the deepest key or item along a JSON path in a composed YAML tree."""
+    import yaml
+
+    node = root_node
+    line = node.start_mark.line + 1 if node is not None else None
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(step):
+                    line, node = key.start_mark.line + 1, value
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if step >= len(node.value):
+                break
+            node = node.value[step]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+_UNEXPECTED = re.compile(r"\('([^']+)'(?:, '[^']+')* (?:was|were) unexpected\)")
+
+
+def schema_findings(path: str, text: str, schema: str, project: str, check: str) -> list[Finding]:
+    """Validate against a vendored schema; one finding per error, at the offending key."""
+    import io
+
+    import yaml
+
+    validator, transform = _validator(schema)
+    try:
+        document = _yaml12_loader()(io.BytesIO(text.encode("utf-8")))
+        if transform is not None:
+            document = transform(document)
+    except Exception as exc:  # ruamel's and the transforms' errors share no useful base
+        return [Finding(check, project, path, None, ERROR, _clip(f"{schema} schema: {exc}"))]
+    errors = list(validator.iter_errors(document))
+    if not errors:
+        return []
+    try:  # node tree for line numbers, only when there is something to report
+        tree = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        tree = None
+    found: dict[tuple, Finding] = {}
+    for error in errors:
+        for where, message in _explain(error):
+            unexpected = _UNEXPECTED.search(message)
+            line = key_line(tree, where + [unexpected.group(1)] if unexpected else where)
+            label = ".".join(str(p) for p in where) or "<top level>"
+            text = _clip(f"{schema} schema: {label}: {message}")
+            found.setdefault((line, text), Finding(check, project, path, line, ERROR, text))
+    return sorted(found.values(), key=_order)
+
+
+def _leaves(error: Any) -> Iterable[Any]:
+    if not error.context:
+        yield error
+    for sub in error.context:
+        yield from _leaves(sub)
+
+
+def _explain(error: Any) -> list[tuple[list[Any], str]]:
+    """The useful part of a (possibly oneOf/anyOf) schema error: the alternative that got
+    deepest into the document is the one the author meant; jsonschema's best match per path."""
+    from jsonschema.exceptions import best_match
+
+    leaves = list(_leaves(error))
+    depth = max(len(leaf.absolute_path) for leaf in leaves)
+    groups: dict[tuple, list[Any]] = {}
+    for leaf in leaves:
+        if len(leaf.absolute_path) == depth:
+            groups.setdefault(tuple(leaf.absolute_path), []).append(leaf)
+    return [(list(where), best_match(errors).message) for where, errors in groups.items()]
+
+
+def _order(finding: Finding) -> tuple:
+    return (finding.file, finding.line or 0, finding.severity, finding.message)
+
+
+# ------------------------------------------------------------------------------------- static
+def static_ci_findings(
+    files: Mapping[str, bytes],
+    project: str,
+    check: str,
+    root: Path | None = None,
+    yamllint: YamllintSetup | None = None,
+) -> tuple[list[Finding], dict[str, bytes]]:
+    """Parse, yamllint and schema checks (in-process). Also returns the GitHub workflows that
+    parsed, for the caller to hand to :func:`zizmor_scan` (batched across many file sets)."""
+    setup = yamllint or yamllint_setup(root, check)
+    findings: list[Finding] = []
+    if setup.error is not None:
+        findings.append(replace(setup.error, project=project))
+    workflows: dict[str, bytes] = {}
+    for path in sorted(files):
+        text, problems = decode(path, files[path], project, check)
+        findings += problems
+        if text is None:
+            continue
+        parse_problems = yaml_parse_findings(path, text, project, check)
+        findings += parse_problems
+        if parse_problems:
+            continue  # yamllint and the schema would only repeat the syntax error
+        findings += yamllint_findings(path, text, project, check, setup)
+        schema = schema_for(path)
+        schema_problems = schema_findings(path, text, schema, project, check) if schema else []
+        findings += schema_problems
+        if schema == GITHUB_WORKFLOWS and not schema_problems:
+            workflows[path] = files[path]  # zizmor would only skip an invalid workflow
+    return findings, workflows
+
+
+# ------------------------------------------------------------------------------------- zizmor
+@dataclass(frozen=True)
+class ZizmorHit:
+    line: int | None
+    severity: str
+    message: str
+
+
+def content_key(path: str, data: bytes) -> tuple[str, str]:
+    """Identity of a file for zizmor: same path and bytes, same findings."""
+    return path, hashlib.sha256(data).hexdigest()
+
+
+def zizmor_executable() -> str | None:
+    beside = Path(sys.executable).parent / "zizmor"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("zizmor")
+
+
+def zizmor_config(root: Path | None) -> Path | None:
+    if root is None:
+        return None
+    for name in ZIZMOR_FILES:
+        if (Path(root) / name).is_file():
+            return Path(root) / name
+    return None
+
+
+def zizmor_scan(
+    files: Iterable[tuple[str, bytes]], root: Path | None = None
+) -> dict[tuple[str, str], list[ZizmorHit]]:
+    """Run ``zizmor --offline`` once over many workflows; hits keyed by :func:`content_key`.
+
+    Identical (path, contents) pairs are audited once. The repo's ``zizmor.yml`` applies
+    when ``root`` has one; otherwise zizmor's defaults (``--no-config``).
+    """
+    unique: dict[tuple[str, str], bytes] = {}
+    for path, data in files:
+        unique.setdefault(content_key(path, data), data)
+    hits: dict[tuple[str, str], list[ZizmorHit]] = {key: [] for key in unique}
+    if not unique:
+        return hits
+    exe = zizmor_executable()
+    if exe is None:
+        failure = ZizmorHit(None, ERROR, "zizmor not found; install monostack's dependencies")
+        return {key: [failure] for key in unique}
+    config = zizmor_config(root)
+    with tempfile.TemporaryDirectory(prefix="monostack-zizmor-") as tmp:
+        by_input: dict[str, tuple[str, str]] = {}
+        for i, (key, data) in enumerate(sorted(unique.items())):
+            rel = f"f{i:05d}/{key[0]}"  # fixed width: no name is a prefix of another
+            target = Path(tmp) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            by_input[rel] = key
+        cmd = [exe, "--offline", "--format", "json", "--no-progress", "--color", "never"]
+        cmd += ["--no-exit-codes"]
+        cmd += ["--config", str(config)] if config else ["--no-config"]
+        proc = subprocess.run(
+            [*cmd, *by_input], cwd=tmp, capture_output=True, text=True, timeout=600
+        )
+    try:
+        results = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except json.JSONDecodeError:
+        results = None
+    if results is None:
+        tail = _clip(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "")
+        failure = ZizmorHit(None, ERROR, f"zizmor failed (exit {proc.returncode}): {tail}")
+        return {key: [failure] for key in unique}
+    for result in results:
+        if result.get("ignored"):
+            continue
+        severity_name = result.get("determinations", {}).get("severity", "Unknown")
+        severity = _ZIZMOR_SEVERITY.get(severity_name, INFO)
+        primary = _primary_location(result.get("locations", []))
+        if primary is None:
+            continue
+        verbatim = primary["symbolic"]["key"].get("Local", {}).get("verbatim_path", "")
+        key = by_input.get(verbatim.removeprefix("./"))
+        if key is None:
+            continue
+        row = (primary.get("concrete") or {}).get("location", {}).get("start_point", {}).get("row")
+        note = primary["symbolic"].get("annotation") or ""
+        message = _clip(
+            f"zizmor {result.get('ident')} ({severity_name}): {result.get('desc')}"
+            + (f": {note}" if note else "")
+        )
+        hits[key].append(ZizmorHit(row + 1 if row is not None else None, severity, message))
+    for line in proc.stderr.splitlines():
+        # zizmor skips (with a warning) inputs it cannot load; say so rather than pass silently
+        if "WARN" not in line:
+            continue
+        for rel, key in by_input.items():
+            if rel in line:
+                why = line.split("WARN", 1)[1].replace(rel, key[0])
+                hits[key].append(ZizmorHit(None, WARNING, _clip(f"zizmor skipped it: {why}")))
+    return hits
+
+
+def _primary_location(locations: list[dict]) -> dict | None:
+    for location in locations:
+        if location.get("symbolic", {}).get("kind") == "Primary":
+            return location
+    return locations[0] if locations else None
+
+
+def hits_to_findings(
+    hits: Iterable[ZizmorHit], path: str, project: str, check: str
+) -> list[Finding]:
+    return [Finding(check, project, path, h.line, h.severity, h.message) for h in hits]
+
+
+# --------------------------------------------------------------------------------------- all
+def check_ci_files(
+    files: Mapping[str, bytes],
+    project: str,
+    check: str,
+    root: Path | None = None,
+    yamllint: YamllintSetup | None = None,
+) -> list[Finding]:
+    """Every CI check on a set of files: parse, yamllint, vendored schema, zizmor (workflows).
+
+    ``files`` maps repo-relative paths to contents; ``root`` supplies the repo's
+    ``.yamllint.yml`` and ``zizmor.yml`` (built-in yamllint rules, zizmor defaults without).
+    ``yamllint``: a :func:`yamllint_setup` to reuse (and share its memo) across calls.
+    """
+    findings, workflows = static_ci_findings(files, project, check, root, yamllint)
+    hits = zizmor_scan(workflows.items(), root)
+    for path, data in workflows.items():
+        findings += hits_to_findings(hits[content_key(path, data)], path, project, check)
+    return sorted(findings, key=_order)
+
+
+# ---------------------------------------------------------------------------------- processes
+def process_context() -> Any:
+    """Start method for the checks' worker pools. fork is fast (workers inherit loaded modules)
+    and safe in a single-threaded process; with other threads running (e.g. a progress
+    display) a fork could inherit a held lock, so forkserver then."""
+    import multiprocessing
+    import threading
+
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else None)

@@ -1,0 +1,399 @@
+"""``invoke lint``: ruff, yamllint, CI schemas, zizmor and Jinja2 syntax, one case per project.
+
+Cases: one per project (ruff check + ruff format --check on its Python, yamllint on its CI YAML,
+``databricks.yml`` and ``resources/`` YAML) and one for the monorepo itself (ruff on the tool,
+every CI check on the root CI files, every template file parses as Jinja2, ``stack.yml``
+loads). Ruff runs as few times as possible over many paths, in the background while the
+in-process checks run; its findings are then split back per project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monostack.checks import ERROR, MONOREPO, CaseResult, Finding
+from monostack.checks.ci_files import (
+    YamllintSetup,
+    check_ci_files,
+    is_ci_path,
+    is_yaml,
+    key_line,
+    process_context,
+    yamllint_findings,
+    yamllint_setup,
+)
+from monostack.errors import UserError
+from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR, Project
+
+CHECK = "lint"
+TOOL_PATHS = ("monostack", "tasks.py", "tests")  # the tool itself, linted with the repo's config
+RUFF_CONFIG_FILES = ("ruff.toml", ".ruff.toml")
+PROJECT_YAML_DIRS = (".github", ".azure", "resources")
+SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".ruff_cache"}
+PARALLEL_YAML_FILES = 60  # per extra worker process: below this, one process is faster
+
+
+def run_lint(root: Path, projects: list[Project], jobs: int | None = None) -> list[CaseResult]:
+    """Lint each project and the monorepo; one :class:`CaseResult` per project, then MONOREPO.
+
+    Ruff runs in the background meanwhile; many project YAML files are spread over ``jobs``
+    worker processes (default: one per CPU).
+    """
+    root = Path(root)
+    cases = {p.name: CaseResult(CHECK, p.name) for p in projects}
+    cases[MONOREPO] = CaseResult(CHECK, MONOREPO)
+    owners = {p.rel: p.name for p in projects}
+
+    ruff = RuffBatch(root, projects, [t for t in TOOL_PATHS if (root / t).exists()])
+    t0 = time.perf_counter()
+    ruff.start()
+    try:
+        setup = yamllint_setup(root, CHECK)
+        items = [(p.name, rel) for p in projects for rel in _rel_paths(root, project_yaml_files(p))]
+        pool, pending = _start_yamllint(root, items, jobs)
+        try:
+            mono = cases[MONOREPO]
+            if pending is None:  # few files: here, sharing the memo with the root CI files
+                project_findings = _yamllint_items(root, items, setup)
+            mono.findings += check_ci_files(root_ci_files(root), MONOREPO, CHECK, root, setup)
+            mono.findings += template_findings(root / TEMPLATE_DIR, root)
+            if pending is not None:
+                project_findings = [f for future in pending for f in future.result()]
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        for finding in project_findings:
+            cases[finding.project].findings.append(finding)
+    finally:
+        ruff_findings, _ = ruff.collect()
+    for finding in ruff_findings:
+        owner = _owner(finding.file, owners)
+        cases[owner].findings.append(_with_project(finding, owner))
+    elapsed = round((time.perf_counter() - t0) / len(cases), 3)  # shared work, split evenly
+    for case in cases.values():
+        case.findings.sort(key=_order)
+        case.seconds = elapsed
+    return [cases[p.name] for p in projects] + [cases[MONOREPO]]
+
+
+def _rel_paths(root: Path, paths: list[Path]) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in paths]
+
+
+def _start_yamllint(root: Path, items: list[tuple[str, str]], jobs: int | None):
+    """Spread many files over worker processes; None, None when not worth a process."""
+    jobs = min(jobs or os.cpu_count() or 1, len(items) // PARALLEL_YAML_FILES)
+    if jobs < 2:
+        return None, None
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=process_context())
+    chunks = [items[i::jobs] for i in range(jobs)]
+    return pool, [pool.submit(_yamllint_chunk, str(root), chunk) for chunk in chunks]
+
+
+def _yamllint_chunk(root: str, items: list[tuple[str, str]]) -> list[Finding]:
+    return _yamllint_items(Path(root), items, yamllint_setup(Path(root), CHECK))
+
+
+def _yamllint_items(
+    root: Path, items: list[tuple[str, str]], setup: YamllintSetup
+) -> list[Finding]:
+    """yamllint each (project, repo-relative path); a broken config is reported once, by the
+    MONOREPO case."""
+    findings = []
+    for project, rel in items:
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            findings.append(Finding(CHECK, project, rel, None, ERROR, f"not UTF-8: {exc}"))
+            continue
+        findings += yamllint_findings(rel, text, project, CHECK, setup)
+    return findings
+
+
+# ------------------------------------------------------------------------------------- files
+def _walk(base: Path) -> Iterable[Path]:
+    if not base.is_dir():
+        return
+    for path in sorted(base.iterdir()):
+        if path.is_dir():
+            if path.name not in SKIP_DIRS:
+                yield from _walk(path)
+        elif path.is_file():
+            yield path
+
+
+def project_yaml_files(project: Project) -> list[Path]:
+    """The YAML lint covers in a project: CI files, databricks.yml and resources/."""
+    files = [project.path / BUNDLE_FILE] if (project.path / BUNDLE_FILE).is_file() else []
+    for name in PROJECT_YAML_DIRS:
+        files += [p for p in _walk(project.path / name) if is_yaml(p.name)]
+    return files
+
+
+def root_ci_files(root: Path) -> dict[str, bytes]:
+    """Root CI YAML: everything under ``.github/`` and ``.azure/`` of the repo root."""
+    files = {}
+    for name in (".github", ".azure"):
+        for path in _walk(root / name):
+            rel = path.relative_to(root).as_posix()
+            if is_ci_path(rel):
+                files[rel] = path.read_bytes()
+    return files
+
+
+# -------------------------------------------------------------------------------------- ruff
+def ruff_executable() -> str | None:
+    beside = Path(sys.executable).parent / "ruff"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("ruff")
+
+
+def has_own_ruff_config(path: Path) -> bool:
+    """Does this directory hold a ruff configuration ruff itself would use?"""
+    if any((path / name).is_file() for name in RUFF_CONFIG_FILES):
+        return True
+    pyproject = path / "pyproject.toml"
+    if not pyproject.is_file():
+        return False
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        return "[tool.ruff" in pyproject.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return True  # let ruff itself report the broken file
+    return "ruff" in data.get("tool", {})
+
+
+@dataclass
+class _Run:
+    kind: str  # "check" or "format"
+    paths: list[str]
+    proc: Any = None
+    failure: str | None = None
+
+
+@dataclass
+class RuffBatch:
+    """At most four ruff processes: check and format, each for (a) the tool plus projects with
+    their own ruff config (ruff finds each file's nearest config) and (b) projects without one
+    (``--isolated``: ruff's defaults, not the tool's stricter rules)."""
+
+    root: Path
+    projects: list[Project]
+    tool_paths: list[str]
+    runs: list[_Run] = field(default_factory=list)
+    started: float = 0.0
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        own = [*self.tool_paths] + [p.rel for p in self.projects if has_own_ruff_config(p.path)]
+        isolated = [p.rel for p in self.projects if not has_own_ruff_config(p.path)]
+        exe = ruff_executable()
+        for paths, extra in ((own, []), (isolated, ["--isolated"])):
+            if not paths:
+                continue
+            for kind in ("check", "format"):
+                run = _Run(kind, paths)
+                self.runs.append(run)
+                if exe is None:
+                    run.failure = "ruff not found; install monostack's dependencies"
+                    continue
+                cmd = [exe, kind, "--no-cache", "--output-format", "json", *extra]
+                cmd += ["--no-fix"] if kind == "check" else ["--check"]
+                run.proc = subprocess.Popen(
+                    [*cmd, "--", *paths],
+                    cwd=self.root,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=_ruff_env(),
+                )
+
+    def collect(self) -> tuple[list[Finding], float]:
+        findings: list[Finding] = []
+        for run in self.runs:
+            if run.proc is not None:
+                stdout, stderr = run.proc.communicate(timeout=600)
+                findings += self._parse(run, stdout, stderr, run.proc.returncode)
+            else:
+                findings += [self._group_error(run, run.failure or "ruff did not run")]
+        return findings, time.perf_counter() - self.started
+
+    def _parse(self, run: _Run, stdout: str, stderr: str, code: int) -> list[Finding]:
+        try:
+            diagnostics = json.loads(stdout) if stdout.strip() else []
+        except json.JSONDecodeError:
+            diagnostics = None
+        if diagnostics is None or (code not in (0, 1) and not diagnostics):
+            reason = _first_error_line(stderr) or f"exit {code}"
+            return [self._group_error(run, f"ruff {run.kind} failed: {reason}")]
+        findings = []
+        for diag in diagnostics:
+            rule = diag.get("code") or "invalid-syntax"
+            if run.kind == "format" and rule == "invalid-syntax":
+                continue  # ruff check reports the same syntax error
+            file = self._rel(diag.get("filename", ""))
+            line = (diag.get("location") or {}).get("row")
+            if run.kind == "format":
+                message = f"ruff format: file would be reformatted; run `ruff format {file}`"
+            elif rule == "invalid-syntax":
+                message = f"ruff: syntax error: {diag.get('message')}"
+            else:
+                message = f"ruff {rule}: {diag.get('message')}"
+            findings.append(Finding(CHECK, "", file, line, ERROR, message))
+        return findings
+
+    def _group_error(self, run: _Run, message: str) -> Finding:
+        # no file to pin it on: give it to the first path's owner (the MONOREPO case when the
+        # tool is in the group) so it is reported once and fails the run
+        return Finding(CHECK, "", run.paths[0], None, ERROR, message)
+
+    def _rel(self, filename: str) -> str:
+        path = Path(filename)
+        for base in (self.root, self.root.resolve()):
+            try:
+                return path.relative_to(base).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
+
+
+def _ruff_env() -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env["NO_COLOR"] = "1"
+    env.pop("RUFF_OUTPUT_FORMAT", None)
+    return env
+
+
+def _first_error_line(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith(("error:", "ruff failed")):
+            return " ".join(lines[lines.index(ln) : lines.index(ln) + 3])[:300]
+    return (lines[0] if lines else "")[:300]
+
+
+# ---------------------------------------------------------------------------------- template
+def template_findings(template_root: Path, root: Path) -> list[Finding]:
+    """Every template file (and templated path component) compiles as Jinja2; stack.yml loads
+    and its Jinja2 expressions compile. Missing template directory: nothing to check."""
+    import jinja2
+
+    from monostack.template import TEMPLATE_SUFFIX, make_environment
+
+    if not template_root.is_dir():
+        return []
+    env = make_environment(template_root)
+    findings = []
+    for path in _walk(template_root):
+        src = path.relative_to(template_root).as_posix()
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else src
+        for component in src.split("/"):
+            if "{{" in component or "{%" in component or "{#" in component:
+                try:
+                    env.parse(component)
+                except jinja2.TemplateSyntaxError as exc:
+                    findings.append(
+                        Finding(CHECK, MONOREPO, rel, None, ERROR, f"Jinja2 file name: {exc}")
+                    )
+        if not src.endswith(TEMPLATE_SUFFIX):
+            continue
+        try:
+            env.get_template(src)
+        except jinja2.TemplateSyntaxError as exc:
+            findings.append(
+                Finding(CHECK, MONOREPO, rel, exc.lineno, ERROR, f"Jinja2 syntax: {exc.message}")
+            )
+        except (jinja2.TemplateError, UnicodeDecodeError) as exc:
+            findings.append(Finding(CHECK, MONOREPO, rel, None, ERROR, f"Jinja2: {exc}"))
+    findings += stack_file_findings(template_root, root, env)
+    return findings
+
+
+def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Finding]:
+    """``stack.yml`` loads, and its ``when``/``default``/``skip`` expressions compile."""
+    import jinja2
+    import yaml
+
+    from monostack.template import STACK_FILE, load_template
+
+    path = template_root / STACK_FILE
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else STACK_FILE
+    try:
+        template = load_template(template_root)
+    except UserError as exc:
+        return [Finding(CHECK, MONOREPO, rel, _line_of(exc.message), ERROR, exc.message)]
+    try:
+        tree = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.YAMLError:  # pragma: no cover - load_template already parsed it
+        tree = None
+    exprs: list[tuple[list[Any], str, bool]] = []
+    for name, param in template.parameters.items():
+        if param.when:
+            exprs.append((["parameters", name, "when"], param.when, True))
+        if isinstance(param.default, str) and ("{{" in param.default or "{%" in param.default):
+            exprs.append((["parameters", name, "default"], param.default, False))
+    for i, rule in enumerate(template.skip_rules):
+        exprs.append((["skip", i, "when"], rule.when, True))
+    findings = []
+    for where, text, is_expression in exprs:
+        try:
+            if is_expression:
+                env.compile_expression(text)
+            else:
+                env.from_string(text)
+        except jinja2.TemplateSyntaxError as exc:
+            label = ".".join(str(w) for w in where)
+            findings.append(
+                Finding(
+                    CHECK,
+                    MONOREPO,
+                    rel,
+                    key_line(tree, where) if tree else None,
+                    ERROR,
+                    f"{label}: Jinja2 syntax: {exc.message}",
+                )
+            )
+    return findings
+
+
+def _line_of(message: str) -> int | None:
+    """``path:12: ...`` -> 12."""
+    import re
+
+    match = re.search(r":(\d+):", message)
+    return int(match.group(1)) if match else None
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _owner(file: str, owners: Mapping[str, str]) -> str:
+    parts = file.split("/")
+    if len(parts) >= 2 and parts[0] == PROJECTS_DIR:
+        return owners.get(f"{parts[0]}/{parts[1]}", MONOREPO)
+    return MONOREPO
+
+
+def _with_project(finding: Finding, project: str) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, project=project)
+
+
+def _order(finding: Finding) -> tuple:
+    return (finding.file, finding.line or 0, finding.severity, finding.message)

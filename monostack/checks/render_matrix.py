@@ -1,0 +1,381 @@
+"""``invoke render-matrix``: render the template for every valid combination, check each.
+
+Combinations are every distinct valid answer set over the template's choice parameters (read
+from ``stack.yml``, so a new choice is covered without touching this module) times every cloud
+and CI platform. Each renders in memory, project part (for a fixed sample project) and monorepo
+part, and must have: no template syntax left, every YAML/JSON/TOML/Python file parsing, a bundle
+that passes bundle-validate, and CI files that pass yamllint, their vendored schema and zizmor.
+
+Combinations run in worker processes; zizmor (a separate program) runs once at the end over the
+distinct GitHub workflows of all combinations, its findings attributed back to each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monostack.checks import ERROR, MONOREPO, CaseResult, Finding
+from monostack.checks.ci_files import (
+    content_key,
+    hits_to_findings,
+    is_ci_path,
+    is_yaml,
+    process_context,
+    static_ci_findings,
+    yaml_parse_findings,
+    yamllint_findings,
+    yamllint_setup,
+    zizmor_scan,
+)
+from monostack.config import CICD_PLATFORMS, CLOUDS, MonorepoConfig, load_config
+from monostack.errors import UserError
+from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monostack.template import StackTemplate
+
+CHECK = "render-matrix"
+# Has a '-' so the project-name -> directory mapping (matrix_sample) is exercised too.
+SAMPLE_PROJECT = "matrix-sample"
+SAMPLE_UUID = "00000000-0000-4000-8000-000000000000"
+
+Tree = dict[str, bytes]
+Combination = tuple[str, MonorepoConfig, dict]
+Outcome = tuple[list[Finding], dict[str, bytes], float]  # findings, workflows, seconds
+
+
+# ------------------------------------------------------------------------------ combinations
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def resolve_combination(
+    template: StackTemplate, given: Mapping[str, Any], config: MonorepoConfig
+) -> dict[str, Any]:
+    """Full answers for ``given``, dropping answers to parameters that do not apply there."""
+    from monostack.template import NotApplicable
+
+    given = dict(given)
+    while True:
+        try:
+            return template.resolve_answers(given, config)
+        except NotApplicable as exc:
+            given.pop(exc.name)
+
+
+def matrix_combinations(template: StackTemplate, config: MonorepoConfig) -> list[Combination]:
+    """``(case id, config, answers)`` for every cloud x CI platform x valid choice combination.
+
+    Ids read like ``azure/github_actions/include_models_in_unity_catalog=yes/...``; the order
+    is stable: clouds, then platforms as :mod:`monostack.config` lists them, then the
+    template's own combination order. Answers are complete (resolved for the sample project).
+    """
+    combos: list[Combination] = []
+    choice = template.choice_parameters()
+    for cloud in CLOUDS:
+        for platform in CICD_PLATFORMS:
+            cfg = config.replace(cloud=cloud, cicd_platform=platform)
+            base = {"project_name": SAMPLE_PROJECT}
+            for values in template.iter_choice_combinations(base, cfg):
+                answers = resolve_combination(template, {**base, **values}, cfg)
+                parts = [cloud, platform] + [
+                    f"{p.name}={_value_text(values[p.name])}" for p in choice
+                ]
+                combos.append(("/".join(parts), cfg, answers))
+    return combos
+
+
+# ------------------------------------------------------------------------- one combination
+_GH_EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
+_LEFTOVER = re.compile(r"\{\{|\{%|\{#")
+
+
+def leftover_syntax(text: str) -> tuple[int, str] | None:
+    """(line, token) of the first Jinja2 delimiter outside ``${{ ... }}`` CI expressions."""
+    blanked = _GH_EXPRESSION.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    match = _LEFTOVER.search(blanked)
+    if match is None:
+        return None
+    return blanked.count("\n", 0, match.start()) + 1, match.group()
+
+
+def parse_findings(path: str, text: str, project: str) -> list[Finding]:
+    """YAML, JSON (and notebooks), TOML and Python files must parse."""
+    import ast
+    import json
+
+    def problem(line: int | None, message: str) -> list[Finding]:
+        return [Finding(CHECK, project, path, line, ERROR, message)]
+
+    if is_yaml(path):
+        return yaml_parse_findings(path, text, project, CHECK)
+    if path.endswith((".json", ".ipynb")):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            return problem(exc.lineno, f"invalid JSON: {exc.msg}")
+    elif path.endswith(".toml"):
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # pragma: no cover - Python 3.10 has no TOML parser
+            return []
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line = re.search(r"line (\d+)", str(exc))
+            return problem(int(line.group(1)) if line else None, f"invalid TOML: {exc}")
+    elif path.endswith(".py"):
+        try:
+            ast.parse(text, filename=path)
+        except SyntaxError as exc:
+            return problem(exc.lineno, f"Python syntax error: {exc.msg}")
+    return []
+
+
+class _Worker:
+    """Per-process state: the template, yamllint config and memoized per-file results (most
+    files are identical across many combinations)."""
+
+    def __init__(self, root: Path) -> None:
+        from monostack.template import load_template
+
+        self.root = root
+        self.template = _deterministic(load_template(root / TEMPLATE_DIR))
+        self.yamllint = yamllint_setup(root, CHECK)
+        self.monorepo_trees: dict[MonorepoConfig, Tree] = {}
+        self.file_memo: dict[tuple[str, str], list[Finding]] = {}
+        self.ci_memo: dict[tuple[str, str], tuple[list[Finding], bool]] = {}
+
+    def render(self, answers: Mapping[str, Any], config: MonorepoConfig) -> tuple[Tree, Tree]:
+        project = self.template.render_project(answers, config)
+        if config not in self.monorepo_trees:
+            self.monorepo_trees[config] = self.template.render_monorepo(config)
+        return project, self.monorepo_trees[config]
+
+    def file_checks(self, path: str, data: bytes, project_yaml: bool) -> list[Finding]:
+        """Leftover template syntax, parsing, and yamllint for bundle YAML (not CI files)."""
+        key = (path, hashlib.sha256(data).hexdigest())
+        if key in self.file_memo:
+            return self.file_memo[key]
+        found: list[Finding] = []
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None  # binary file copied from the template: nothing to parse
+        if text is not None:
+            left = leftover_syntax(text)
+            if left is not None:
+                found.append(
+                    Finding(CHECK, "", path, left[0], ERROR, f"template syntax left: {left[1]!r}")
+                )
+            if not is_ci_path(path):
+                parsed = parse_findings(path, text, "")
+                found += parsed
+                if project_yaml and is_yaml(path) and not parsed:
+                    found += yamllint_findings(path, text, "", CHECK, self.yamllint)
+        self.file_memo[key] = found
+        return found
+
+    def ci_checks(self, path: str, data: bytes) -> tuple[list[Finding], bool]:
+        """(static CI findings, whether it is a workflow for zizmor)."""
+        key = content_key(path, data)
+        if key not in self.ci_memo:
+            found, workflows = static_ci_findings({path: data}, "", CHECK, yamllint=self.yamllint)
+            self.ci_memo[key] = (found, path in workflows)
+        return self.ci_memo[key]
+
+
+def _deterministic(template: StackTemplate) -> StackTemplate:
+    """Same answers on every run: ``uuid4()`` in defaults gives a fixed UUID, so files that
+    hold it are identical across combinations (checked once) and runs are reproducible."""
+    template.env.globals["uuid4"] = lambda: SAMPLE_UUID
+    return template
+
+
+_WORKERS: dict[tuple[str, str], _Worker] = {}
+
+
+def _worker(root: Path, run: str) -> _Worker:
+    """This process's state for one run; a new run (the template may have changed since)
+    starts afresh, also in a forked worker that inherited the parent's."""
+    key = (str(root), run)
+    if key not in _WORKERS:
+        _WORKERS.clear()
+        _WORKERS[key] = _Worker(root)
+    return _WORKERS[key]
+
+
+def check_combination(
+    root: Path, case: str, config: MonorepoConfig, answers: Mapping[str, Any], run: str = ""
+) -> Outcome:
+    """Render and check one combination: (findings, GitHub workflows for zizmor, seconds)."""
+    start = time.perf_counter()
+    findings: list[Finding] = []
+    workflows: dict[str, bytes] = {}
+    try:
+        state = _worker(Path(root), run)
+        project_tree, monorepo_tree = state.render(answers, config)
+    except UserError as exc:
+        file, line = _location(exc.message, Path(root))
+        findings.append(Finding(CHECK, case, file, line, ERROR, exc.message))
+        return findings, workflows, time.perf_counter() - start
+    prefix = f"{PROJECTS_DIR}/{answers.get('project_dir', SAMPLE_PROJECT)}/"
+    files = {prefix + rel: data for rel, data in project_tree.items()}
+    for rel, data in monorepo_tree.items():
+        files.setdefault(rel, data)
+    for path in sorted(files):
+        rel = path.removeprefix(prefix)
+        project_yaml = path.startswith(prefix) and (
+            rel == BUNDLE_FILE or rel.startswith("resources/")
+        )
+        findings += state.file_checks(path, files[path], project_yaml)
+        if is_ci_path(path):
+            ci_found, for_zizmor = state.ci_checks(path, files[path])
+            findings += ci_found
+            if for_zizmor:
+                workflows[path] = files[path]
+    findings += _bundle_findings(project_tree, answers, config, prefix)
+    findings = [replace(f, check=CHECK, project=case) for f in findings]
+    return findings, workflows, time.perf_counter() - start
+
+
+def _bundle_findings(
+    tree: Tree, answers: Mapping[str, Any], config: MonorepoConfig, prefix: str
+) -> list[Finding]:
+    from monostack.checks.bundle_validate import validate_project_tree
+
+    name = str(answers.get("project_name", SAMPLE_PROJECT))
+    return list(validate_project_tree(tree, name, config, prefix))
+
+
+def _location(message: str, root: Path) -> tuple[str, int | None]:
+    """``/abs/stack_template/x.j2:12: template error: ...`` -> (repo-relative file, 12)."""
+    match = re.match(r"^(.+?):(\d+): ", message) or re.match(r"^(\S*[/.]\S*?): ", message)
+    if match is None:
+        return "", None
+    file = match.group(1)
+    for base in (str(root) + "/", str(root.resolve()) + "/"):
+        file = file.removeprefix(base)
+    line = int(match.group(2)) if match.lastindex and match.lastindex >= 2 else None
+    return file, line
+
+
+def _safe_check(
+    root: Path, run: str, case: str, config: MonorepoConfig, answers: Mapping[str, Any]
+) -> Outcome:
+    """check_combination, with a crash turned into this combination's error finding."""
+    start = time.perf_counter()
+    try:
+        return check_combination(root, case, config, answers, run)
+    except Exception as exc:  # one broken combination must not hide the others
+        message = f"check crashed: {type(exc).__name__}: {exc}"
+        return [Finding(CHECK, case, "", None, ERROR, message)], {}, time.perf_counter() - start
+
+
+def _check_chunk(root: Path, run: str, chunk: list[Combination]) -> list[Outcome]:
+    """Several combinations in one worker call: same config, so mostly the same CI files,
+    which the worker's memo then checks once."""
+    return [_safe_check(root, run, case, cfg, answers) for case, cfg, answers in chunk]
+
+
+# ------------------------------------------------------------------------------------- all
+def run_render_matrix(
+    root: Path,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CaseResult]:
+    """One :class:`CaseResult` per combination, in :func:`matrix_combinations` order.
+
+    ``jobs`` worker processes (default: one per CPU; 1 = in this process). ``progress`` is
+    called with (done, total) as combinations finish. A template or ``monorepo.yml`` that
+    cannot load gives a single failed case.
+    """
+    from monostack.template import load_template
+
+    root = Path(root)
+    try:
+        config = load_config(root)
+        combos = matrix_combinations(_deterministic(load_template(root / TEMPLATE_DIR)), config)
+    except UserError as exc:
+        file, line = _location(exc.message, root)
+        return [
+            CaseResult(CHECK, MONOREPO, [Finding(CHECK, MONOREPO, file, line, ERROR, exc.message)])
+        ]
+    if not combos:
+        message = "stack.yml has no valid combination of answers; check its parameters' choices"
+        return [
+            CaseResult(
+                CHECK,
+                MONOREPO,
+                [Finding(CHECK, MONOREPO, f"{TEMPLATE_DIR}/stack.yml", None, ERROR, message)],
+            )
+        ]
+
+    outcomes = _run_all(root, combos, jobs, progress)
+    hits = zizmor_scan(
+        ((path, data) for _, workflows, _ in outcomes for path, data in workflows.items()), root
+    )
+    results = []
+    for (case, _, _), (findings, workflows, seconds) in zip(combos, outcomes, strict=True):
+        for path, data in workflows.items():
+            findings += [
+                replace(f, check=CHECK)
+                for f in hits_to_findings(hits[content_key(path, data)], path, case, CHECK)
+            ]
+        findings.sort(key=lambda f: (f.file, f.line or 0, f.severity, f.message))
+        results.append(CaseResult(CHECK, case, findings, round(seconds, 3)))
+    return results
+
+
+def _run_all(
+    root: Path,
+    combos: list[Combination],
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[Outcome]:
+    total = len(combos)
+    run = uuid.uuid4().hex
+    chunks: dict[MonorepoConfig, list[int]] = {}
+    for i, (_, cfg, _) in enumerate(combos):
+        chunks.setdefault(cfg, []).append(i)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(chunks)))
+    outcomes: dict[int, Outcome] = {}
+    if jobs == 1:
+        for i, combo in enumerate(combos):
+            outcomes[i] = _safe_check(root, run, *combo)
+            if progress:
+                progress(len(outcomes), total)
+        return [outcomes[i] for i in range(total)]
+
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=process_context()) as pool:
+        futures = {
+            pool.submit(_check_chunk, root, run, [combos[i] for i in indexes]): indexes
+            for indexes in chunks.values()
+        }
+        for future in as_completed(futures):
+            indexes = futures[future]
+            try:
+                outcomes.update(zip(indexes, future.result(), strict=True))
+            except Exception as exc:  # the worker process itself died
+                for i in indexes:
+                    message = f"worker failed: {exc!r}"
+                    outcomes[i] = (
+                        [Finding(CHECK, combos[i][0], "", None, ERROR, message)],
+                        {},
+                        0.0,
+                    )
+            if progress:
+                progress(len(outcomes), total)
+    return [outcomes[i] for i in range(total)]

@@ -1,0 +1,247 @@
+"""Show check results three ways: a rich table for people, JUnit XML for CI test views, and
+GitHub workflow-command annotations that pin each finding to its file and line in a PR.
+
+Every check hands over :class:`~monostack.checks.CaseResult` objects; this module is the only
+place that decides how they look, so all tasks report alike.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from monostack.checks import ERROR, INFO, WARNING, CaseResult, Finding
+
+STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow"}
+SEVERITY_STYLE = {ERROR: "red", WARNING: "yellow", INFO: "cyan"}
+ANNOTATION_COMMAND = {ERROR: "error", WARNING: "warning", INFO: "notice"}
+
+
+def status(result: CaseResult) -> str:
+    if result.skipped is not None:
+        return "SKIP"
+    return "FAIL" if result.failed else "PASS"
+
+
+def count(results: Sequence[CaseResult], severity: str) -> int:
+    return sum(1 for r in results for f in r.findings if f.severity == severity)
+
+
+def summary_line(results: Sequence[CaseResult], title: str) -> str:
+    """``test-all: 52 cases, 0 failed, 1 skipped``."""
+    failed = sum(1 for r in results if r.failed)
+    skipped = sum(1 for r in results if r.skipped is not None)
+    n = len(results)
+    return f"{title}: {n} case{'' if n == 1 else 's'}, {failed} failed, {skipped} skipped"
+
+
+def exit_code(results: Sequence[CaseResult]) -> int:
+    """1 when any case holds an error finding, else 0 (warnings do not fail a run)."""
+    return 1 if any(r.failed for r in results) else 0
+
+
+# -- rich text ----------------------------------------------------------------------------------
+
+
+def print_table(results: Sequence[CaseResult], title: str, console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title, style="bold"), title_justify="left")
+    table.add_column("check")
+    table.add_column("case", overflow="fold")
+    table.add_column("status")
+    table.add_column("errors", justify="right")
+    table.add_column("warnings", justify="right")
+    table.add_column("seconds", justify="right")
+    for r in results:
+        state = status(r)
+        table.add_row(
+            Text(r.check),
+            Text(r.case),
+            Text(state, style=STATUS_STYLE[state]),
+            str(len(r.errors)),
+            str(sum(1 for f in r.findings if f.severity == WARNING)),
+            f"{r.seconds:.2f}",
+        )
+    console.print(table)
+
+
+def _key(findings: Sequence[Finding]) -> tuple:
+    return tuple((f.file, f.line or 0, f.severity, f.message) for f in findings)
+
+
+def print_findings(results: Sequence[CaseResult], console) -> None:
+    """Per case with something to say: each finding as ``location  severity  message``.
+
+    A case whose findings repeat an earlier case of the same check word for word (render-matrix
+    combinations that share a template bug) points at that case instead of repeating them.
+    """
+    from rich.text import Text
+
+    seen: dict[tuple, str] = {}
+    for r in results:
+        if not r.findings and r.skipped is None:
+            continue
+        console.print(Text(f"{r.check} / {r.case}", style="bold"))
+        if r.skipped is not None:
+            console.print(Text(f"  skipped: {r.skipped}", style="yellow"))
+        key = (r.check, _key(r.findings))
+        if r.findings and key in seen:
+            n = len(r.findings)
+            console.print(Text(f"  the same {n} finding{'' if n == 1 else 's'} as {seen[key]}"))
+            continue
+        seen.setdefault(key, r.case)
+        for f in r.findings:
+            line = Text("  ")
+            if f.location():
+                line.append(f.location() + "  ")
+            line.append(f.severity, style=SEVERITY_STYLE.get(f.severity, ""))
+            line.append("  " + f.message)
+            console.print(line)
+
+
+# -- JUnit XML ----------------------------------------------------------------------------------
+
+# Characters XML 1.0 cannot hold at all (tool output may carry ANSI escapes or NULs).
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _XML_INVALID.sub("\ufffd", text)
+
+
+def _finding_text(f: Finding) -> str:
+    where = f"{f.location()}: " if f.location() else ""
+    return f"{where}{f.severity}: {f.message}"
+
+
+def junit_tree(results: Sequence[CaseResult], title: str):
+    """``<testsuites>`` with one ``<testsuite>`` per check and one ``<testcase>`` per result."""
+    import xml.etree.ElementTree as ET
+
+    def totals(rs: Sequence[CaseResult]) -> dict[str, str]:
+        return {
+            "tests": str(len(rs)),
+            "failures": str(sum(1 for r in rs if r.failed)),
+            "errors": "0",
+            "skipped": str(sum(1 for r in rs if r.skipped is not None)),
+            "time": f"{sum(r.seconds for r in rs):.3f}",
+        }
+
+    root = ET.Element("testsuites", {"name": _xml_text(title), **totals(results)})
+    checks = list(dict.fromkeys(r.check for r in results))
+    for check in checks:
+        members = [r for r in results if r.check == check]
+        suite = ET.SubElement(root, "testsuite", {"name": _xml_text(check), **totals(members)})
+        for r in members:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                {
+                    "classname": _xml_text(r.check),
+                    "name": _xml_text(r.case),
+                    "time": f"{r.seconds:.3f}",
+                },
+            )
+            if r.skipped is not None:
+                ET.SubElement(case, "skipped", {"message": _xml_text(r.skipped)})
+            elif r.failed:
+                errors = r.errors
+                first = errors[0].message.splitlines()[0] if errors[0].message else ""
+                message = f"{len(errors)} error{'' if len(errors) == 1 else 's'}: {first}"
+                failure = ET.SubElement(
+                    case, "failure", {"message": _xml_text(message), "type": ERROR}
+                )
+                failure.text = _xml_text("\n".join(_finding_text(f) for f in errors))
+            others = [f for f in r.findings if f.severity != ERROR]
+            if others:
+                out = ET.SubElement(case, "system-out")
+                out.text = _xml_text("\n".join(_finding_text(f) for f in others))
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit_xml(results: Sequence[CaseResult], title: str, path: Path | str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    junit_tree(results, title).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+# -- GitHub annotations -------------------------------------------------------------------------
+
+
+def escape_data(text: str) -> str:
+    """Workflow-command message escaping: ``%``, CR and LF."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Workflow-command property escaping: as for data, plus ``:`` and ``,``."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(f: Finding, case: str) -> str:
+    """``::error file=F,line=L,title=T::message`` for one finding."""
+    props = []
+    if f.file:
+        props.append(f"file={escape_property(f.file)}")
+        if f.line:
+            props.append(f"line={f.line}")
+    props.append(f"title={escape_property(f'{f.check} ({case})')}")
+    command = ANNOTATION_COMMAND.get(f.severity, "notice")
+    return f"::{command} {','.join(props)}::{escape_data(f.message)}"
+
+
+def annotations(results: Sequence[CaseResult]) -> list[str]:
+    return [annotation(f, r.case) for r in results for f in r.findings]
+
+
+def in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+# -- all together -------------------------------------------------------------------------------
+
+
+def emit(
+    results: Sequence[CaseResult],
+    *,
+    title: str,
+    junit_xml: Path | str | None = None,
+    github: bool | None = None,
+    stream: IO[str] | None = None,
+) -> int:
+    """Print the table, the findings and a one-line summary; write JUnit XML when asked; print
+    GitHub annotations when ``github`` (default: when ``GITHUB_ACTIONS=true``).
+
+    Returns the exit code: 1 if any case has an error finding, else 0.
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    stream = stream if stream is not None else sys.stdout
+    tty = stream.isatty() if hasattr(stream, "isatty") else False
+    # Off a terminal (CI logs, files) make the console wide enough for the longest row, so
+    # case names stay whole on one line (tables only take the width they need).
+    longest = max((len(r.check) + len(r.case) for r in results), default=0)
+    width = None if tty else max(100, longest + 50)
+    console = Console(file=stream, width=width, highlight=False, soft_wrap=True)
+    print_table(results, title, console)
+    print_findings(results, console)
+    if junit_xml:
+        written = write_junit_xml(results, title, junit_xml)
+        console.print(Text(f"JUnit XML written to {written}"))
+    if github if github is not None else in_github_actions():
+        console.file.flush()
+        for line in annotations(results):
+            stream.write(line + "\n")
+        stream.flush()
+    code = exit_code(results)
+    console.print(Text(summary_line(results, title), style="bold red" if code else "bold green"))
+    return code

@@ -1,0 +1,122 @@
+"""Where root CI files come from: every project's CI folders and the template's monorepo part.
+
+GitHub and Azure DevOps read CI files only at the repo root, so each project's
+``projects/<dir>/.github/workflows/*.yml`` and ``projects/<dir>/.azure/devops-pipelines/*.yml``
+gets a root twin. Root names carry the project name as prefix, so two projects never want the
+same file; the monorepo part is already repo-wide and keeps its names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from monostack.checks import MONOREPO
+from monostack.config import load_config
+from monostack.errors import UserError
+from monostack.projects import TEMPLATE_DIR, Project, discover_projects
+from monostack.template import MONOREPO_PART, TEMPLATE_SUFFIX, load_template
+
+GITHUB_DIR = ".github/workflows"
+AZURE_DIR = ".azure/devops-pipelines"
+CI_DIRS = (GITHUB_DIR, AZURE_DIR)
+# Top-level folders the monorepo part may write to; sync looks for its managed files there.
+MANAGED_TOPS = (".github", ".azure")
+YAML_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file that sync copies into the root."""
+
+    path: str  # where it goes, relative to the repo root
+    origin: str  # the file it comes from, relative to the repo root
+    body: bytes
+    project: Project | None  # None for the template's monorepo part
+
+    @property
+    def project_name(self) -> str:
+        return self.project.name if self.project is not None else MONOREPO
+
+    @property
+    def ci_dir(self) -> str | None:
+        """The CI folder the file lands in directly (None for e.g. ``.github/actions/x.yml``)."""
+        folder, _, _ = self.path.rpartition("/")
+        return folder if folder in CI_DIRS else None
+
+
+def root_name(project_name: str, filename: str) -> str:
+    """``bundle-ci.yml`` of project ``p1`` becomes ``p1-bundle-ci.yml``; ``p1-x.yml`` stays."""
+    prefix = f"{project_name}-"
+    return filename if filename.startswith(prefix) else prefix + filename
+
+
+def is_yaml(name: str) -> bool:
+    return name.endswith(YAML_SUFFIXES)
+
+
+def project_sources(project: Project) -> list[Source]:
+    """The CI files directly inside the project's two CI folders (GitHub ignores subfolders)."""
+    found = []
+    for ci_dir in CI_DIRS:
+        folder = project.path / ci_dir
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and is_yaml(path.name):
+                found.append(
+                    Source(
+                        path=f"{ci_dir}/{root_name(project.name, path.name)}",
+                        origin=f"{project.rel}/{ci_dir}/{path.name}",
+                        body=path.read_bytes(),
+                        project=project,
+                    )
+                )
+    return found
+
+
+def _template_origin(root: Path, rel: str) -> str:
+    """Name the template file a rendered monorepo file most likely came from."""
+    base = f"{TEMPLATE_DIR}/{MONOREPO_PART}"
+    for candidate in (f"{base}/{rel}{TEMPLATE_SUFFIX}", f"{base}/{rel}"):
+        if (root / candidate).is_file():
+            return candidate
+    return base  # the path itself was rendered from a templated name
+
+
+def monorepo_sources(root: Path) -> list[Source]:
+    """The monorepo part of the template, rendered with ``monorepo.yml``."""
+    tree = load_template(root / TEMPLATE_DIR).render_monorepo(load_config(root))
+    found = []
+    for rel, data in sorted(tree.items()):
+        top = rel.split("/", 1)[0]
+        if top not in MANAGED_TOPS or "/" not in rel or not is_yaml(rel):
+            raise UserError(
+                f"{_template_origin(root, rel)}: renders {rel!r}, which sync-workflows cannot "
+                f"manage; the monorepo part of {TEMPLATE_DIR}/ may only hold .yml/.yaml CI files "
+                "under .github/ or .azure/: move or remove that file"
+            )
+        found.append(Source(path=rel, origin=_template_origin(root, rel), body=data, project=None))
+    return found
+
+
+def collect_sources(root: Path) -> list[Source]:
+    """Every file sync wants in the root, monorepo part first, then projects by directory."""
+    root = Path(root)
+    sources = monorepo_sources(root)
+    for project in discover_projects(root):
+        sources.extend(project_sources(project))
+    return sources
+
+
+def scan_root(root: Path) -> dict[str, bytes]:
+    """Every YAML file under the root's ``.github/`` and ``.azure/``: managed or hand-written."""
+    found: dict[str, bytes] = {}
+    for top in MANAGED_TOPS:
+        base = Path(root) / top
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and is_yaml(path.name):
+                found[path.relative_to(root).as_posix()] = path.read_bytes()
+    return found

@@ -1,0 +1,1 @@
+"""Feature computation for the feature tables, and the time windows behind it."""
