@@ -1,0 +1,1 @@
+"""Getting models into use: promotion (model_deployment) and scoring (batch_inference)."""

@@ -1,0 +1,1 @@
+"""Batch scoring with the deployed model version (predict.py)."""

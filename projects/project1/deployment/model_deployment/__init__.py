@@ -1,0 +1,1 @@
+"""Promotion of validated model versions (deploy.py)."""

@@ -1,0 +1,1 @@
+"""Model validation: what a new model version must achieve (validation.py)."""
