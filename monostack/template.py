@@ -231,7 +231,7 @@ class StackTemplate:
             given = dict(base)
             given.update({p.name: v for p, v in zip(choice, values, strict=True)})
             try:
-                resolved = self._resolve_applicable(given, monorepo)
+                resolved = self.resolve_recorded(given, monorepo)
             except UserError:
                 continue
             key = tuple(resolved[p.name] for p in choice)
@@ -239,11 +239,16 @@ class StackTemplate:
                 seen.add(key)
                 yield {p.name: resolved[p.name] for p in choice}
 
-    def _resolve_applicable(
-        self, given: Mapping[str, Any], monorepo: MonorepoConfig
+    def resolve_recorded(
+        self, recorded: Mapping[str, Any], monorepo: MonorepoConfig
     ) -> dict[str, Any]:
-        """resolve_answers, dropping answers to parameters that do not apply."""
-        given = dict(given)
+        """resolve_answers for a recorded answer set (``.stack-answers.yml``): derived and
+        computed values, and answers to parameters that do not apply, are recomputed."""
+        given = {
+            k: v
+            for k, v in recorded.items()
+            if k in self.parameters and not self.parameters[k].computed
+        }
         while True:
             try:
                 return self.resolve_answers(given, monorepo)

@@ -215,3 +215,13 @@ def test_shipped_template_loads_and_declares_project_parameters():
         {"project_name": "my-proj", "include_models_in_unity_catalog": True}, CONFIG
     )
     assert uc["schema_name"] == "my_proj"
+
+
+def test_recorded_answers_resolve_again(tmp_path):
+    tpl = load_template(make_template(tmp_path, BASIC, {}))
+    for given in ({"project_name": "abc"}, {"project_name": "abc", "use_thing": True}):
+        recorded = tpl.resolve_answers(given, CONFIG)
+        assert tpl.resolve_recorded(recorded, CONFIG) == recorded
+    recorded = tpl.resolve_answers({"project_name": "abc"}, CONFIG)
+    with pytest.raises(UserError, match="'spicy' is not one of"):
+        tpl.resolve_recorded({**recorded, "flavour": "spicy"}, CONFIG)
