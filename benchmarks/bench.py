@@ -58,9 +58,12 @@ class Bench:
         self.timings: list[Timing] = []
 
     def invoke(self, *args: str, check: bool = False) -> tuple[float, int]:
+        return self.run([str(BIN / "invoke"), *args], check=check)
+
+    def run(self, argv: list[str], check: bool = False) -> tuple[float, int]:
         start = time.perf_counter()
         result = subprocess.run(
-            [str(BIN / "invoke"), *args],
+            argv,
             cwd=self.root,
             env=self.env,
             capture_output=True,
@@ -68,9 +71,9 @@ class Bench:
         )
         seconds = time.perf_counter() - start
         if check and result.returncode != 0:
-            sys.exit(f"`invoke {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
+            sys.exit(f"`{' '.join(argv)}` failed:\n{result.stdout}{result.stderr}")
         if result.returncode != 0 and self.verbose:
-            print(f"`invoke {' '.join(args)}` exited {result.returncode}:", file=sys.stderr)
+            print(f"`{' '.join(argv)}` exited {result.returncode}:", file=sys.stderr)
             print(result.stdout[-3000:] + result.stderr[-3000:], file=sys.stderr)
         return seconds, result.returncode
 
@@ -81,13 +84,17 @@ class Bench:
         before: Callable[[int], None] | None = None,
         after: Callable[[int], None] | None = None,
         note: str = "",
+        argv: list[str] | None = None,
     ) -> Timing:
-        """Time ``invoke <args(i)>`` for each run i; before/after run untimed around it."""
+        """Time ``invoke <args(i)>`` (or the command ``argv``) for each run i.
+
+        before/after run untimed around each timed run.
+        """
         timing = Timing(label, note)
         for i in range(self.runs):
             if before:
                 before(i)
-            seconds, code = self.invoke(*args(i))
+            seconds, code = self.run(argv) if argv else self.invoke(*args(i))
             timing.seconds.append(seconds)
             timing.exit_codes.add(code)
             if after:
@@ -155,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root / "projects" / f"sync{i}")
             b.invoke("sync-workflows", check=True)
 
+        b.measure(
+            "python -c 'import invoke'",
+            lambda i: [],
+            argv=[sys.executable, "-c", "import invoke"],
+            note="baseline: Python + Invoke alone",
+        )
         b.measure("invoke --list", lambda i: ["--list"], note="start-up")
         b.measure(
             "invoke new-project --name NAME",

@@ -201,12 +201,6 @@ def is_pure_reference(value: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------------ YAML
-def _loader_class() -> type:
-    import yaml
-
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _KEEP_TEXT_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary")
 
@@ -223,6 +217,8 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
     """
     import yaml
 
+    from monostack.yamlutil import FastSafeLoader
+
     problems: list[Problem] = []
     if isinstance(data, bytes):
         try:
@@ -233,7 +229,7 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
             ]
     else:
         text = data
-    loader = _loader_class()(text)
+    loader = FastSafeLoader(text)
     active: set[int] = set()
 
     def build(node: Any) -> Any:

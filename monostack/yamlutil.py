@@ -8,24 +8,32 @@ import yaml
 
 from monostack.errors import UserError
 
+# libyaml's parser when PyYAML was built with it (the wheels are): ~10x faster on CI files.
+FastSafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _StrictLoader(yaml.SafeLoader):
+
+class StrictLoader(FastSafeLoader):  # type: ignore[misc,valid-type]
     """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _key_text(node: yaml.Node, key: Any) -> Any:
+    """The key as written (`on`, not the YAML 1.1 boolean True it loads as)."""
+    return node.value if isinstance(node, yaml.ScalarNode) else key
+
+
+def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None, None, f"duplicate key {_key_text(key_node, key)!r}", key_node.start_mark
             )
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def yaml_error_message(exc: yaml.YAMLError, source: str) -> str:
@@ -39,9 +47,14 @@ def yaml_error_message(exc: yaml.YAMLError, source: str) -> str:
 def load_yaml_text(text: str, source: str) -> Any:
     """Parse YAML text; raise UserError('<source>:<line>: invalid YAML: ...') on bad input."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         raise UserError(yaml_error_message(exc, source)) from None
+
+
+def compose_yaml(text: str) -> yaml.Node | None:
+    """The node tree of ``text`` (with line marks); raises ``yaml.YAMLError``."""
+    return yaml.compose(text, Loader=FastSafeLoader)  # noqa: S506 - safe loader
 
 
 def dump_yaml(data: Any) -> str:

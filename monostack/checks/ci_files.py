@@ -102,26 +102,14 @@ def decode(path: str, data: bytes, project: str, check: str) -> tuple[str | None
         return None, [Finding(check, project, path, None, ERROR, f"not UTF-8 text: {exc}")]
 
 
-@functools.cache
-def _strict_loader() -> type:
-    """monostack's strict loader (duplicate keys refused) on libyaml when available: the
-    matrix parses hundreds of files."""
-    import yaml
-
-    from monostack.yamlutil import _construct_mapping
-
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = type("StrictFastLoader", (base,), {})
-    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-    return loader
-
-
 def yaml_parse_findings(path: str, text: str, project: str, check: str) -> list[Finding]:
     """Strict parse (duplicate keys refused, every document of the file)."""
     import yaml
 
+    from monostack.yamlutil import StrictLoader
+
     try:
-        for _ in yaml.load_all(text, Loader=_strict_loader()):  # noqa: S506 - SafeLoader based
+        for _ in yaml.load_all(text, Loader=StrictLoader):  # noqa: S506 - SafeLoader based
             pass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -260,6 +248,8 @@ def schema_findings(path: str, text: str, schema: str, project: str, check: str)
 
     import yaml
 
+    from monostack.yamlutil import compose_yaml
+
     validator, transform = _validator(schema)
     try:
         document = _yaml12_loader()(io.BytesIO(text.encode("utf-8")))
@@ -271,7 +261,7 @@ def schema_findings(path: str, text: str, schema: str, project: str, check: str)
     if not errors:
         return []
     try:  # node tree for line numbers, only when there is something to report
-        tree = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        tree = compose_yaml(text)
     except yaml.YAMLError:
         tree = None
     found: dict[tuple, Finding] = {}

@@ -332,6 +332,7 @@ def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Findi
     import yaml
 
     from monostack.template import STACK_FILE, load_template
+    from monostack.yamlutil import compose_yaml
 
     path = template_root / STACK_FILE
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else STACK_FILE
@@ -340,7 +341,7 @@ def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Findi
     except UserError as exc:
         return [Finding(CHECK, MONOREPO, rel, _line_of(exc.message), ERROR, exc.message)]
     try:
-        tree = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        tree = compose_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:  # pragma: no cover - load_template already parsed it
         tree = None
     exprs: list[tuple[list[Any], str, bool]] = []

@@ -19,7 +19,7 @@ from monostack.checks import MONOREPO
 from monostack.errors import UserError
 from monostack.projects import Project
 from monostack.workflows.sources import AZURE_DIR, GITHUB_DIR
-from monostack.yamlutil import load_yaml_text
+from monostack.yamlutil import compose_yaml, load_yaml_text
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _PUSH_EVENTS = ("push", "pull_request", "pull_request_target")
@@ -132,7 +132,7 @@ def parse(entry: Entry) -> tuple[yaml.Node | None, Conflict | None]:
     """The node tree of ``entry``, or the conflict saying it is not valid YAML."""
     try:
         load_yaml_text(entry.text, entry.file)  # strict: duplicate keys, unknown tags
-        return yaml.compose(entry.text, Loader=yaml.SafeLoader), None
+        return compose_yaml(entry.text), None
     except (UserError, yaml.YAMLError) as exc:
         message = exc.message if isinstance(exc, UserError) else f"{entry.file}: {exc}"
         match = re.match(r"^.*?:(\d+): ", message)
