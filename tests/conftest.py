@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import git
@@ -98,3 +99,15 @@ def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> Non
     assert len(errors) == 1, result.stderr
     for needle in needles:
         assert needle in errors[0], errors[0]
+
+
+def fail_on_nth_file(n: int) -> tuple[Callable[[str], None], list[str]]:
+    """An ``on_file`` hook that raises OSError at the n-th file written, and the files it saw."""
+    calls: list[str] = []
+
+    def explode(rel: str) -> None:
+        calls.append(rel)
+        if len(calls) == n:
+            raise OSError("disk full (injected)")
+
+    return explode, calls

@@ -6,7 +6,14 @@ import yaml
 from monostack.errors import UserError
 from monostack.projects import ANSWERS_FILE, discover_projects, new_project
 from tests.bundle_schema import merged_bundle, schema_errors
-from tests.conftest import BUNDLE_SCHEMA, assert_user_error, git_status, invoke, root_of
+from tests.conftest import (
+    BUNDLE_SCHEMA,
+    assert_user_error,
+    fail_on_nth_file,
+    git_status,
+    invoke,
+    root_of,
+)
 
 
 def test_new_project_cli_creates_bundle_and_answers(repo):
@@ -147,13 +154,7 @@ def test_dry_run_writes_nothing(repo):
 
 def test_failure_mid_render_leaves_no_trace(repo):
     root = root_of(repo)
-    calls = []
-
-    def explode(rel: str) -> None:
-        calls.append(rel)
-        if len(calls) == 2:
-            raise OSError("disk full (injected)")
-
+    explode, calls = fail_on_nth_file(2)
     with pytest.raises(OSError, match="injected"):
         new_project(root, "project2", on_file=explode)
     assert len(calls) == 2

@@ -25,7 +25,14 @@ from monostack.workflows import (
     sync_findings,
     sync_workflows,
 )
-from tests.conftest import VENV_BIN, assert_user_error, git_status, invoke, root_of
+from tests.conftest import (
+    VENV_BIN,
+    assert_user_error,
+    fail_on_nth_file,
+    git_status,
+    invoke,
+    root_of,
+)
 
 GH = ".github/workflows"
 AZ = ".azure/devops-pipelines"
@@ -783,13 +790,7 @@ def test_dry_run_writes_nothing(alpha):
 
 def test_failure_while_staging_leaves_the_root_unchanged(alpha):
     root = root_of(alpha)
-    calls = []
-
-    def explode(rel: str) -> None:
-        calls.append(rel)
-        if len(calls) == 2:
-            raise OSError("disk full (injected)")
-
+    explode, calls = fail_on_nth_file(2)
     with pytest.raises(OSError, match="injected"):
         apply_sync(root, plan_sync(root), on_file=explode)
     assert len(calls) == 2
