@@ -20,7 +20,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from monostack.config import workspace_host
 
 BUNDLE_FILE = "databricks.yml"
 ERROR = "error"
@@ -447,19 +448,6 @@ class DiskTree(Mapping):
 
 
 # ------------------------------------------------------------------------------------ bundles
-def normalize_host(value: Any) -> str | None:
-    """``https://host[:port]`` of a workspace URL, lower-cased; None when it is not one."""
-    if not isinstance(value, str):
-        return None
-    parts = urlsplit(value.strip())
-    if parts.scheme != "https" or not parts.hostname:
-        return None
-    host = parts.hostname.lower()
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"https://{host}"
-
-
 @dataclass
 class TargetView:
     """One target of a bundle: the merged document and the variable values it deploys with."""
@@ -473,7 +461,7 @@ class TargetView:
     @property
     def host(self) -> str | None:
         workspace = self.doc.get("workspace")
-        return normalize_host(workspace.get("host")) if isinstance(workspace, dict) else None
+        return workspace_host(workspace.get("host")) if isinstance(workspace, dict) else None
 
     def lookup(self, ref: str) -> Any:
         """The value a reference path stands for, or ``None`` when it is not known offline."""

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monostack.errors import UserError
-from monostack.yamlutil import load_yaml_text
+from monostack.yamlutil import load_yaml_file
 
 CONFIG_FILE = "monorepo.yml"
 
@@ -94,19 +94,33 @@ _WORKSPACE_KEYS = ("staging", "prod", "dev")
 _CATALOG_KEYS = ("staging", "prod", "test")
 
 
+def workspace_host(value: Any) -> str | None:
+    """``https://host[:port]`` of a workspace URL (host lower-cased), or None when it is not an
+    https URL with a host: URLs pasted from a browser carry ``/?o=123#job/1`` suffixes that must
+    not end up in a bundle target."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        host, port = parts.hostname, parts.port  # .port raises ValueError on a bad port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    return f"https://{host}:{port}" if port else f"https://{host}"
+
+
 def normalize_host(value: str, where: str) -> str:
-    """Keep only ``https://host[:port]``: workspace URLs pasted from a browser carry
-    ``/?o=123#job/1`` suffixes that must not end up in a bundle target."""
-    parts = urlsplit(value.strip())
-    if parts.scheme != "https" or not parts.hostname:
+    """:func:`workspace_host`, or a UserError naming ``where``."""
+    host = workspace_host(value)
+    if host is None:
         raise UserError(
             f"{where}: {value!r} is not an https:// workspace URL; "
             "use the form https://<workspace-host>"
         )
-    host = parts.hostname
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"https://{host}"
+    return host
 
 
 def _type_name(t: type) -> str:
@@ -178,5 +192,5 @@ def load_config(root: Path) -> MonorepoConfig:
         raise UserError(
             f"{path}: not found; run monostack from the monorepo root (where {CONFIG_FILE} lives)"
         )
-    data = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    data = load_yaml_file(path)
     return parse_config(data, str(CONFIG_FILE))

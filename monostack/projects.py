@@ -7,6 +7,7 @@ so the project can be re-rendered later and so tools know its name.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from monostack.config import load_config
 from monostack.errors import UserError
 from monostack.template import PROJECT_NAME_PATTERN, load_template, to_project_dir
 from monostack.treeio import write_new_directory
-from monostack.yamlutil import dump_yaml, load_yaml_text
+from monostack.yamlutil import dump_yaml, load_yaml_file
 
 PROJECTS_DIR = "projects"
 TEMPLATE_DIR = "stack_template"
@@ -48,9 +49,15 @@ def read_answers(project_path: Path) -> dict[str, Any]:
     path = project_path / ANSWERS_FILE
     if not path.is_file():
         return {}
-    data = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    data = load_yaml_file(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of answers; re-create it or remove it")
+    name = data.get("project_name")
+    if name is not None:
+        why = name_problem(name) if isinstance(name, str) else "it is not a string"
+        if why:
+            # the name becomes root CI file names, bundle and job names: never trust it blindly
+            raise UserError(f"{path}: project_name {name!r} is not valid: {why}; fix it")
     return data
 
 
@@ -69,40 +76,45 @@ def discover_projects(root: Path) -> list[Project]:
     return found
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a project name (None if it can)."""
+    if not name:
+        return "it is empty"
+    if name.startswith("-"):
+        return "it starts with '-'; start it with a letter or digit"
+    if ".." in name or "/" in name or "\\" in name:
+        return "it contains a path separator or '..'; use a plain name like churn"
+    if not re.search(PROJECT_NAME_PATTERN, name):
+        return "use 3 or more characters with no space, dot, slash or backslash"
+    unsafe = sorted(set(re.sub(r"[A-Za-z0-9_-]", "", name)))
+    if unsafe:
+        # The name goes into YAML, shell commands, CI expressions and workspace object names.
+        return f"it contains {''.join(unsafe)!r}; use only letters, digits, '-' and '_'"
+    if not re.search(r"[A-Za-z0-9]", name):
+        return "it needs at least one letter or digit"
+    return None
+
+
 def validate_project_name(name: str, existing: list[Project]) -> str:
     """Return the project directory for ``name`` or raise a UserError saying why not."""
     if not isinstance(name, str) or not name:
         raise UserError("project name is empty; pass --name NAME (3+ characters)")
-    if name.startswith("-"):
-        raise UserError(f"project name {name!r} starts with '-'; start it with a letter or digit")
-    if ".." in name or "/" in name or "\\" in name:
-        raise UserError(
-            f"project name {name!r} contains a path separator or '..'; use a plain name like churn"
-        )
-    if not re.search(PROJECT_NAME_PATTERN, name):
-        raise UserError(
-            f"project name {name!r} is not valid: use 3 or more characters with no space, "
-            "dot, slash or backslash"
-        )
-    unsafe = sorted(set(re.sub(r"[A-Za-z0-9_-]", "", name)))
-    if unsafe:
-        # The name goes into YAML, shell commands, CI expressions and workspace object names.
-        raise UserError(
-            f"project name {name!r} contains {''.join(unsafe)!r}; "
-            "use only letters, digits, '-' and '_'"
-        )
-    if not re.search(r"[A-Za-z0-9]", name):
-        raise UserError(f"project name {name!r} needs at least one letter or digit")
+    why = name_problem(name)
+    if why:
+        raise UserError(f"project name {name!r} is not valid: {why}")
     project_dir = to_project_dir(name)
     for project in existing:
-        if project.name == name:
+        if project.name.casefold() == name.casefold():
+            same = "already exists" if project.name == name else f"exists as {project.name!r}"
             raise UserError(
-                f"project {name!r} already exists in {project.rel}; choose another name"
+                f"project {name!r} {same} in {project.rel}; choose another name"
+                + ("" if project.name == name else " (names must differ in more than case)")
             )
-        if project.dir == project_dir:
+        if project.dir.casefold() == project_dir.casefold():
             raise UserError(
                 f"project name {name!r} maps to {PROJECTS_DIR}/{project_dir}, which project "
-                f"{project.name!r} already uses; choose a name that differs in more than '-'/'_'"
+                f"{project.name!r} already uses; choose a name that differs in more than "
+                "'-'/'_' or case"
             )
     return project_dir
 
@@ -138,7 +150,7 @@ def new_project(
     template = load_template(root / TEMPLATE_DIR)
     project_dir = validate_project_name(name, discover_projects(root))
     target = root / PROJECTS_DIR / project_dir
-    if target.exists():
+    if os.path.lexists(target):
         raise UserError(
             f"{target.relative_to(root)}: already exists but is not a project "
             "(no databricks.yml); remove it or choose another name"

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from monostack.errors import UserError
-from monostack.yamlutil import load_yaml_text
+from monostack.yamlutil import load_yaml_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
@@ -73,6 +73,10 @@ def gh_expression(expr: str) -> str:
     """``{{ gh('secrets.X') }}`` renders the CI expression ``${{ secrets.X }}``, which Jinja2
     would otherwise try to evaluate itself."""
     return "${{ " + expr + " }}"
+
+
+class InvalidAnswer(UserError):
+    """A value a parameter does not accept (type, choices or pattern)."""
 
 
 class NotApplicable(UserError):
@@ -135,7 +139,6 @@ class StackTemplate:
         return self._env
 
     def _eval(self, expr: str, context: Mapping[str, Any], where: str) -> Any:
-        import jinja2
 
         try:
             compiled = self._expr_cache.get(expr)
@@ -144,19 +147,18 @@ class StackTemplate:
                     expr, undefined_to_none=False
                 )
             return compiled(**context)
-        except jinja2.TemplateError as exc:
-            raise UserError(f"{self.stack_file}: {where}: {expr!r}: {exc}") from None
+        except Exception as exc:  # TemplateError, or what the expression raised (1/0, ...)
+            raise UserError(f"{self.stack_file}: {where}: {expr!r}: {_why(exc)}") from None
 
     def _render_string(self, text: str, context: Mapping[str, Any], where: str) -> str:
-        import jinja2
 
         try:
             compiled = self._path_cache.get(text)
             if compiled is None:
                 compiled = self._path_cache[text] = self.env.from_string(text)
             return compiled.render(**context)
-        except jinja2.TemplateError as exc:
-            raise UserError(f"{where}: {exc}") from None
+        except Exception as exc:
+            raise UserError(f"{where}: {_why(exc)}") from None
 
     @property
     def stack_file(self) -> str:
@@ -232,8 +234,8 @@ class StackTemplate:
             given.update({p.name: v for p, v in zip(choice, values, strict=True)})
             try:
                 resolved = self.resolve_recorded(given, monorepo)
-            except UserError:
-                continue
+            except InvalidAnswer:
+                continue  # e.g. a derived default failing its pattern: not a valid combination
             key = tuple(resolved[p.name] for p in choice)
             if key not in seen:
                 seen.add(key)
@@ -281,7 +283,6 @@ class StackTemplate:
         return False
 
     def _render_part(self, part: str, context: Mapping[str, Any]) -> Tree:
-        import jinja2
 
         tree: Tree = {}
         for src in self.source_files(part):
@@ -294,10 +295,10 @@ class StackTemplate:
             if src.endswith(TEMPLATE_SUFFIX):
                 try:
                     text = self.env.get_template(f"{part}/{src}").render(**context)
-                except jinja2.TemplateError as exc:
+                except Exception as exc:  # a TemplateError, or raised by template code
                     line = getattr(exc, "lineno", None) or _template_line(exc, source_path)
                     loc = f"{source_path}:{line}" if line else str(source_path)
-                    raise UserError(f"{loc}: template error: {exc}") from None
+                    raise UserError(f"{loc}: template error: {_why(exc)}") from None
                 data = text.encode("utf-8")
             else:
                 data = source_path.read_bytes()
@@ -331,6 +332,17 @@ class StackTemplate:
         return dest
 
 
+def _why(exc: Exception) -> str:
+    """A Jinja2 error's own message; other exceptions also say what they are."""
+    import jinja2
+
+    if isinstance(exc, jinja2.TemplateError | UserError):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason}); save it as UTF-8"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _template_line(exc: BaseException, source_path: Path) -> int | None:
     """Jinja2 rewrites tracebacks so template frames carry the template's own line numbers."""
     line = None
@@ -352,19 +364,19 @@ def coerce(param: Parameter, value: Any, where: str) -> Any:
             return True
         if text in _FALSE:
             return False
-        raise UserError(f"{where}: {value!r} is not a yes/no value")
+        raise InvalidAnswer(f"{where}: {value!r} is not a yes/no value")
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise UserError(f"{where}: expected a string, got {value!r}")
+        raise InvalidAnswer(f"{where}: expected a string, got {value!r}")
     return str(value)
 
 
 def validate_value(param: Parameter, value: Any) -> None:
     if param.choices is not None and value not in param.choices:
         allowed = ", ".join(str(c) for c in param.choices)
-        raise UserError(f"parameter {param.name!r}: {value!r} is not one of: {allowed}")
+        raise InvalidAnswer(f"parameter {param.name!r}: {value!r} is not one of: {allowed}")
     if param.pattern is not None and not re.search(param.pattern, str(value)):
         why = param.pattern_message or f"it must match {param.pattern}"
-        raise UserError(f"parameter {param.name!r}: {value!r} is not valid: {why}")
+        raise InvalidAnswer(f"parameter {param.name!r}: {value!r} is not valid: {why}")
 
 
 # --------------------------------------------------------------------- loading
@@ -431,7 +443,7 @@ def load_template(root: Path) -> StackTemplate:
     path = root / STACK_FILE
     if not path.is_file():
         raise UserError(f"{path}: not found; the stack template needs a {STACK_FILE}")
-    data = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    data = load_yaml_file(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping with version, parameters and skip")
     unknown = [k for k in data if k not in ("version", "parameters", "skip")]
@@ -450,8 +462,11 @@ def load_template(root: Path) -> StackTemplate:
         params[name] = _param_from(name, spec, f"{path}: parameters.{name}")
     if "project_name" not in params:
         raise UserError(f"{path}: parameters: 'project_name' must be declared")
+    raw_rules = data.get("skip") or []
+    if not isinstance(raw_rules, list):
+        raise UserError(f"{path}: skip: expected a list of {{when, paths}} rules")
     rules = []
-    for i, rule in enumerate(data.get("skip") or []):
+    for i, rule in enumerate(raw_rules):
         where = f"{path}: skip[{i}]"
         if not isinstance(rule, dict) or set(rule) != {"when", "paths"}:
             raise UserError(f"{where}: expected a mapping with exactly 'when' and 'paths'")

@@ -22,6 +22,31 @@ from monostack.errors import UserError
 Tree = dict[str, bytes]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """Create the missing ancestors of ``path``; return them, outermost first."""
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    missing.reverse()
+    for directory in missing:
+        directory.mkdir()
+    return missing
+
+
+def _check_inside(root: Path, rel: str) -> None:
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts or not parts:
+        raise UserError(f"refusing to write {rel!r}: it is not a path inside {root}")
+
+
 def _write_tree(
     base: Path, tree: Mapping[str, bytes], on_file: Callable[[str], None] | None
 ) -> None:
@@ -42,17 +67,14 @@ def write_new_directory(
     directories created for ``target`` are removed again if the write fails.
     """
     target = Path(target)
-    if target.exists():
+    if os.path.lexists(target):
         raise UserError(f"{target}: already exists; choose another name or remove it first")
-    created: list[Path] = []
-    parent = target.parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
-    for directory in reversed(created):
-        directory.mkdir()
+    for rel in tree:
+        _check_inside(target, rel)
+    created = _make_parents(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a project is not
         _write_tree(staging, tree, on_file)
         os.rename(staging, target)
     except BaseException:
@@ -73,26 +95,22 @@ def apply_changes(
     backups: dict[str, Path] = {}
     done: list[str] = []
     made_dirs: list[Path] = []
+    for rel in changes:
+        _check_inside(root, rel)
+    file_mode = 0o666 & ~_umask()
     try:
         for rel, data in sorted(changes.items()):
             target = root / rel
             if data is None:
                 continue
-            missing = []
-            parent = target.parent
-            while not parent.exists():
-                missing.append(parent)
-                parent = parent.parent
-            for directory in reversed(missing):
-                directory.mkdir()
-                made_dirs.append(directory)
+            made_dirs += _make_parents(target)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             if target.exists():
                 os.chmod(tmp, target.stat().st_mode & 0o777)
             else:
-                os.chmod(tmp, 0o644)
+                os.chmod(tmp, file_mode)
             staged[rel] = Path(tmp)
             if on_file is not None:
                 on_file(rel)
@@ -114,7 +132,7 @@ def apply_changes(
     except BaseException:
         for rel in reversed(done):
             target = root / rel
-            if rel in staged or changes[rel] is not None:
+            if changes[rel] is not None:
                 target.unlink(missing_ok=True)
         for rel, bak in backups.items():
             os.replace(bak, root / rel)

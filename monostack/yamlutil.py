@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -50,6 +51,16 @@ def load_yaml_text(text: str, source: str) -> Any:
         return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         raise UserError(yaml_error_message(exc, source)) from None
+
+
+def load_yaml_file(path: Path, source: str | None = None) -> Any:
+    """Parse a UTF-8 YAML file; bad bytes or bad YAML are a UserError naming ``source``."""
+    source = source or str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{source}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    return load_yaml_text(text, source)
 
 
 def compose_yaml(text: str) -> yaml.Node | None:

@@ -13,10 +13,10 @@ from monostack.bundle import (
     iter_strings,
     load_bundle,
     merge,
-    normalize_host,
     parse_yaml,
     references,
 )
+from monostack.config import workspace_host
 
 
 # ------------------------------------------------------------------------------ parse_yaml
@@ -119,12 +119,12 @@ def test_format_path_and_iter_strings():
     assert found == [("a[0]", "x", 2), ("a[1].b", "y", 3)]
 
 
-def test_normalize_host():
-    assert normalize_host("https://ADB-1.azuredatabricks.net/?o=1#job/2") == (
+def test_workspace_host():
+    assert workspace_host("https://ADB-1.azuredatabricks.net/?o=1#job/2") == (
         "https://adb-1.azuredatabricks.net"
     )
-    assert normalize_host("http://x") is None
-    assert normalize_host(None) is None
+    assert workspace_host("http://x") is None
+    assert workspace_host(None) is None
 
 
 def test_merge_maps_recursively_appends_lists_and_tracks_locations():

@@ -66,6 +66,10 @@ def test_hosts_are_normalised(url, expected):
         ({"default_branch": 3}, ["default_branch", "string"]),
         ({"catalogs": {"dev": "x"}}, ["catalogs", "unknown key 'dev'"]),
         ({"read_user_group": ""}, ["read_user_group"]),
+        # urllib raises ValueError on these; they must still be one clear line
+        ({"workspaces": {"staging": "https://h:abc", "prod": "https://p"}}, ["'https://h:abc'"]),
+        ({"workspaces": {"staging": "https://h:99999", "prod": "https://p"}}, ["99999"]),
+        ({"workspaces": {"staging": "https://[::1", "prod": "https://p"}}, ["https://"]),
     ],
 )
 def test_bad_values_name_file_key_and_choices(change, needles):
@@ -102,4 +106,14 @@ def test_duplicate_key_is_an_error(tmp_path: Path):
 
 def test_missing_file_says_where_to_run(tmp_path: Path):
     with pytest.raises(UserError, match="run monostack from the monorepo root"):
+        load_config(tmp_path)
+
+
+def test_ipv6_host_keeps_its_brackets():
+    assert normalize_host("https://[::1]:8443/x", "w") == "https://[::1]:8443"
+
+
+def test_non_utf8_file_is_one_line(tmp_path: Path):
+    (tmp_path / "monorepo.yml").write_bytes(b"cloud: \xff\xfe\n")
+    with pytest.raises(UserError, match=r"monorepo\.yml: not UTF-8 text .*save it as UTF-8"):
         load_config(tmp_path)

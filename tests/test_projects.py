@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import yaml
 
@@ -212,3 +215,37 @@ def test_invoke_help_documents_every_option(repo):
         assert option in result.stdout
     listing = invoke(repo, "--list").stdout
     assert "new-project" in listing
+
+
+def test_names_differing_only_in_case_are_refused(repo):
+    assert invoke(repo, "new-project", "--name", "my-proj").returncode == 0
+    assert_user_error(invoke(repo, "new-project", "--name", "My-Proj"), "differ in more than case")
+    assert_user_error(invoke(repo, "new-project", "--name", "MY_PROJ"), "projects/MY_PROJ")
+
+
+def test_dangling_symlink_in_the_way_is_a_clear_error(repo):
+    root = root_of(repo)
+    (root / "projects").mkdir(exist_ok=True)
+    (root / "projects" / "ghost").symlink_to(root / "nowhere")
+    assert_user_error(invoke(repo, "new-project", "--name", "ghost"), "projects/ghost")
+    assert (root / "projects" / "ghost").is_symlink()
+
+
+def test_new_project_directories_follow_the_umask(repo):
+    old = os.umask(0o022)
+    try:
+        new_project(root_of(repo), "perms")
+    finally:
+        os.umask(old)
+    path = root_of(repo) / "projects" / "perms"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o755
+    assert stat.S_IMODE((path / "databricks.yml").stat().st_mode) == 0o644
+
+
+def test_broken_answers_file_is_one_line_in_every_task(repo):
+    assert invoke(repo, "new-project", "--name", "alpha").returncode == 0
+    answers = root_of(repo) / "projects" / "alpha" / ".stack-answers.yml"
+    answers.write_bytes(b"project_name: alpha\nx: \xff\n")
+    assert_user_error(invoke(repo, "sync-workflows"), ".stack-answers.yml", "not UTF-8")
+    answers.write_text("project_name: 'a/b'\n")
+    assert_user_error(invoke(repo, "new-project", "--name", "beta"), "project_name 'a/b'")

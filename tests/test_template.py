@@ -225,3 +225,79 @@ def test_recorded_answers_resolve_again(tmp_path):
     recorded = tpl.resolve_answers({"project_name": "abc"}, CONFIG)
     with pytest.raises(UserError, match="'spicy' is not one of"):
         tpl.resolve_recorded({**recorded, "flavour": "spicy"}, CONFIG)
+
+
+def test_template_error_in_one_branch_is_not_a_skipped_combination(tmp_path: Path):
+    # Skipping combinations whose answers fail validation is right; hiding a broken default is not.
+    stack = BASIC.replace(
+        'default: "{{ project_name }}_thing"',
+        'default: "{{ typo_var if use_thing else project_name }}"',
+    )
+    tpl = load_template(make_template(tmp_path, stack, {"project/a.txt": "a"}))
+    with pytest.raises(UserError, match="typo_var"):
+        list(tpl.iter_choice_combinations({"project_name": "abc"}, CONFIG))
+
+
+def test_combinations_failing_a_pattern_are_skipped(tmp_path: Path):
+    stack = """
+    version: "1"
+    parameters:
+      project_name: {}
+      flavour:
+        choices: [plain, fancy]
+        default: plain
+      use_thing:
+        type: bool
+        default: false
+      label:
+        computed: true
+        default: "{{ project_name ~ ('!' if flavour == 'fancy' and use_thing else '') }}"
+        pattern: '^[a-z]+$'
+    """
+    tpl = load_template(make_template(tmp_path, stack, {"project/a.txt": "a"}))
+    combos = list(tpl.iter_choice_combinations({"project_name": "abc"}, CONFIG))
+    assert combos == [
+        {"flavour": "plain", "use_thing": False},
+        {"flavour": "plain", "use_thing": True},
+        {"flavour": "fancy", "use_thing": False},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (("when: use_thing", "when: 1 / 0"), "ZeroDivisionError"),
+        (('default: "{{ project_name }}_thing"', 'default: "{{ 1 // 0 }}"'), "ZeroDivisionError"),
+    ],
+)
+def test_errors_raised_by_template_expressions_are_user_errors(tmp_path, change, needle):
+    tpl = load_template(make_template(tmp_path, BASIC.replace(*change), {"project/a.txt": "a"}))
+    with pytest.raises(UserError, match=needle) as info:
+        tpl.resolve_answers({"project_name": "abc", "use_thing": True}, CONFIG)
+    assert "stack.yml" in info.value.message
+
+
+def test_error_raised_while_rendering_a_file_names_it(tmp_path: Path):
+    tpl = load_template(
+        make_template(tmp_path, BASIC, {"project/a.txt.j2": "x\n{{ [1][5] if true }}\n"})
+    )
+    answers = tpl.resolve_answers({"project_name": "abc"}, CONFIG)
+    with pytest.raises(UserError, match=r"a\.txt\.j2.*template error"):
+        tpl.render_project(answers, CONFIG)
+
+
+def test_non_utf8_files_are_user_errors(tmp_path: Path):
+    root = make_template(tmp_path, BASIC, {"project/a.txt.j2": b"caf\xe9 {{ project_name }}\n"})
+    tpl = load_template(root)
+    answers = tpl.resolve_answers({"project_name": "abc"}, CONFIG)
+    with pytest.raises(UserError, match=r"a\.txt\.j2.*not UTF-8"):
+        tpl.render_project(answers, CONFIG)
+    (root / "stack.yml").write_bytes(b"version: '1'\nparameters: {}\n# \xff\n")
+    with pytest.raises(UserError, match=r"stack\.yml: not UTF-8"):
+        load_template(root)
+
+
+def test_skip_must_be_a_list(tmp_path: Path):
+    stack = BASIC.split("skip:")[0] + "skip: 5\n"
+    with pytest.raises(UserError, match="skip: expected a list"):
+        load_template(make_template(tmp_path, stack, {}))

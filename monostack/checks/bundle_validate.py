@@ -47,11 +47,11 @@ from monostack.bundle import (
     iter_strings,
     load_bundle,
     loc_of,
-    normalize_host,
     plain,
     references,
 )
 from monostack.checks import ERROR, INFO, MONOREPO, WARNING, CaseResult, Finding
+from monostack.config import workspace_host
 from monostack.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -511,7 +511,7 @@ def _check_hosts(bundle: LoadedBundle, config: MonorepoConfig) -> list[Problem]:
         expected["dev"] = (config.workspaces.dev, "workspaces.dev")
     out = []
     for tname, (want, source) in expected.items():
-        want_norm = normalize_host(want)
+        want_norm = workspace_host(want)
         note = "; test runs in the staging workspace" if tname == "test" else ""
         if tname not in targets:
             if tname == "dev":
@@ -545,7 +545,7 @@ def _check_hosts(bundle: LoadedBundle, config: MonorepoConfig) -> list[Problem]:
             )
             continue
         hfile, hline = loc_of(workspace, "host", (tfile, tline))
-        got = normalize_host(host)
+        got = workspace_host(host)
         if got is None:
             out.append(
                 Problem(

@@ -104,10 +104,19 @@ def _taken(path: str, source: Source, damaged: bool) -> str:
     )
 
 
+def _copy(path: str, twin: Source) -> str:
+    return (
+        f"{path} carries the monostack header of {twin.origin}, which is synced to "
+        f"{twin.path}: it looks like a copy; delete it, or remove its three '# ...monostack' "
+        "header lines to keep it as a hand-written file"
+    )
+
+
 def plan_sync(root: Path, force: bool = False) -> SyncPlan:
     """Compare what the sources want in the root with what is there. Writes nothing."""
     root = Path(root)
-    sources = collect_sources(root)
+    projects = discover_projects(root)
+    sources = collect_sources(root, projects)
     existing = scan_root(root)
     plan = SyncPlan()
     by_name: dict[str, list[Source]] = {}
@@ -168,12 +177,20 @@ def plan_sync(root: Path, force: bool = False) -> SyncPlan:
                 Conflict(_edited(path, source.origin, False), path, None, source.project_name)
             )
 
-    projects = {project.dir: project.name for project in discover_projects(root)}
+    names = {project.dir: project.name for project in projects}
+    by_origin = {source.origin: source for source in desired.values()}
+    created = {change.path for change in plan.changes if change.action == CREATE}
     for path, current in sorted(existing.items()):
         header = parse_managed(current)
         if path in handled or path in desired or header is None or path in blocked:
             continue
-        project = _project_of_origin(projects, header.origin)
+        project = _project_of_origin(names, header.origin)
+        twin = by_origin.get(header.origin)
+        if twin is not None and twin.path not in created:
+            # Its source still exists and already has its root file: a copy made by hand (or a
+            # workflow parked elsewhere), not a leftover of a removed or renamed source.
+            plan.conflicts.append(Conflict(_copy(path, twin), path, None, project))
+            continue
         if header.intact or force:
             plan.changes.append(
                 Change(DELETE, path, header.origin, project, None, current, not header.intact)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monostack.checks import MONOREPO
+from monostack.checks.ci_files import is_yaml
 from monostack.config import load_config
 from monostack.errors import UserError
 from monostack.projects import TEMPLATE_DIR, Project, discover_projects
@@ -22,7 +23,6 @@ AZURE_DIR = ".azure/devops-pipelines"
 CI_DIRS = (GITHUB_DIR, AZURE_DIR)
 # Top-level folders the monorepo part may write to; sync looks for its managed files there.
 MANAGED_TOPS = (".github", ".azure")
-YAML_SUFFIXES = (".yml", ".yaml")
 
 
 @dataclass(frozen=True)
@@ -38,21 +38,11 @@ class Source:
     def project_name(self) -> str:
         return self.project.name if self.project is not None else MONOREPO
 
-    @property
-    def ci_dir(self) -> str | None:
-        """The CI folder the file lands in directly (None for e.g. ``.github/actions/x.yml``)."""
-        folder, _, _ = self.path.rpartition("/")
-        return folder if folder in CI_DIRS else None
-
 
 def root_name(project_name: str, filename: str) -> str:
     """``bundle-ci.yml`` of project ``p1`` becomes ``p1-bundle-ci.yml``; ``p1-x.yml`` stays."""
     prefix = f"{project_name}-"
     return filename if filename.startswith(prefix) else prefix + filename
-
-
-def is_yaml(name: str) -> bool:
-    return name.endswith(YAML_SUFFIXES)
 
 
 def project_sources(project: Project) -> list[Source]:
@@ -100,11 +90,11 @@ def monorepo_sources(root: Path) -> list[Source]:
     return found
 
 
-def collect_sources(root: Path) -> list[Source]:
+def collect_sources(root: Path, projects: list[Project] | None = None) -> list[Source]:
     """Every file sync wants in the root, monorepo part first, then projects by directory."""
     root = Path(root)
     sources = monorepo_sources(root)
-    for project in discover_projects(root):
+    for project in discover_projects(root) if projects is None else projects:
         sources.extend(project_sources(project))
     return sources
 
