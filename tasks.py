@@ -81,9 +81,11 @@ def _check(checks, title, project, changed_since, junit_xml, jobs=None, online=F
     """Shared body of the check tasks: run, report, exit non-zero on any error finding."""
     from invoke.exceptions import Exit
 
-    from monostack.report import emit
+    from monostack.report import emit, output_path
     from monostack.runner import parse_jobs, run_checks
 
+    if junit_xml:
+        output_path(junit_xml)
     results = run_checks(
         ROOT,
         checks,

@@ -203,6 +203,8 @@ def is_pure_reference(value: Any) -> bool:
 
 # ------------------------------------------------------------------------------------ YAML
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_EXPANDED_NODES = 1_000_000
+INCLUDE_SUFFIXES = (".yml", ".yaml", ".json")  # what `databricks bundle` accepts in include
 _KEEP_TEXT_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary")
 
 
@@ -232,8 +234,28 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
         text = data
     loader = FastSafeLoader(text)
     active: set[int] = set()
+    # An alias is the node of its anchor again: build each node once (as PyYAML does), and
+    # bound how large the document is once aliases are expanded, since checks walk it whole.
+    built: dict[int, Any] = {}
+    sizes: dict[int, int] = {}
 
     def build(node: Any) -> Any:
+        if id(node) in built:
+            return built[id(node)]
+        value = _build(node)
+        built[id(node)] = value
+        return value
+
+    def expanded_size(node: Any) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 1  # a recursive alias counts once; build() reports it
+            children = node.value if isinstance(node, yaml.SequenceNode) else ()
+            if isinstance(node, yaml.MappingNode):
+                children = [v for _, v in node.value]
+            sizes[id(node)] = 1 + sum(expanded_size(c) for c in children)
+        return sizes[id(node)]
+
+    def _build(node: Any) -> Any:
         if isinstance(node, yaml.ScalarNode):
             if node.tag in _KEEP_TEXT_TAGS:
                 return node.value
@@ -279,6 +301,15 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
 
     try:
         node = loader.get_single_node()
+        if node is not None and (size := expanded_size(node)) > MAX_EXPANDED_NODES:
+            return None, [
+                Problem(
+                    file,
+                    None,
+                    f"{file}: YAML aliases expand to {size:,} values (limit "
+                    f"{MAX_EXPANDED_NODES:,}); write the repeated parts out, or use fewer aliases",
+                )
+            ]
         result = None if node is None else build(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -627,8 +658,20 @@ def _resolve_includes(bundle: LoadedBundle, root: YMap) -> list[str]:
             )
             continue
         for match in matches:
-            if match != BUNDLE_FILE and match not in found:
-                found.append(match)
+            if match == BUNDLE_FILE or match in found:
+                continue
+            if not match.endswith(INCLUDE_SUFFIXES):
+                bundle.problems.append(
+                    Problem(
+                        file,
+                        line,
+                        f"{file}: include {pattern!r} takes {bundle.file_prefix}{match}, which "
+                        "is not a .yml, .yaml or .json file (the databricks CLI refuses it); "
+                        "narrow the pattern, e.g. resources/*.yml",
+                    )
+                )
+                continue
+            found.append(match)
     return found
 
 

@@ -66,13 +66,23 @@ def discover_projects(root: Path) -> list[Project]:
     base = Path(root) / PROJECTS_DIR
     if not base.is_dir():
         return []
-    found = []
+    found: list[Project] = []
+    by_name: dict[str, Project] = {}
     for path in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if not ((path / BUNDLE_FILE).is_file() or (path / ANSWERS_FILE).is_file()):
             continue
         answers = read_answers(path)
         name = str(answers.get("project_name") or path.name)
-        found.append(Project(name=name, dir=path.name, path=path, answers=answers))
+        project = Project(name=name, dir=path.name, path=path, answers=answers)
+        twin = by_name.setdefault(name.casefold(), project)
+        if twin is not project:
+            # e.g. a project folder copied without editing its answers: every check and every
+            # root CI file is keyed by the name, so the two would be mixed up.
+            raise UserError(
+                f"{project.rel}/{ANSWERS_FILE}: project_name {name!r} is also the name of "
+                f"{twin.rel} ({twin.name!r}); give one of them its own project_name"
+            )
+        found.append(project)
     return found
 
 

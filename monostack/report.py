@@ -166,10 +166,33 @@ def junit_tree(results: Sequence[CaseResult], title: str):
     return ET.ElementTree(root)
 
 
-def write_junit_xml(results: Sequence[CaseResult], title: str, path: Path | str) -> Path:
+def output_path(path: Path | str, what: str = "--junit-xml") -> Path:
+    """``path`` as a file that can be written (parents created), or a UserError saying why not.
+
+    Called before the checks run, so a typo does not cost a whole run.
+    """
+    from monostack.errors import UserError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    junit_tree(results, title).write(path, encoding="utf-8", xml_declaration=True)
+    if path.is_dir():
+        raise UserError(f"{what} {path}: is a directory; give a file path such as reports/x.xml")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{what} {path}: cannot create its folder ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{what} {path}: not writable; choose another path")
+    return path
+
+
+def write_junit_xml(results: Sequence[CaseResult], title: str, path: Path | str) -> Path:
+    from monostack.errors import UserError
+
+    path = output_path(path)
+    try:
+        junit_tree(results, title).write(path, encoding="utf-8", xml_declaration=True)
+    except OSError as exc:
+        raise UserError(f"--junit-xml {path}: cannot write it ({exc.strerror})") from None
     return path
 
 

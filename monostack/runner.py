@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from monostack.checks import ERROR, MONOREPO, CaseResult, Finding
+from monostack.checks.ci_files import YAMLLINT_FILES, ZIZMOR_FILES
 from monostack.errors import UserError
 from monostack.projects import PROJECTS_DIR, TEMPLATE_DIR, Project, discover_projects
 
@@ -30,7 +31,7 @@ CHECKS = (LINT, RENDER_MATRIX, BUNDLE_VALIDATE, SYNC_WORKFLOWS)  # also the repo
 # A change under these selects every project: they shape what every project is checked against
 # (the template, the shared config, the tool and its lint configuration).
 GLOBAL_DIRS = (TEMPLATE_DIR, "monostack")
-GLOBAL_FILES = ("monorepo.yml", "pyproject.toml", "tasks.py", ".yamllint.yml")
+GLOBAL_FILES = ("monorepo.yml", "pyproject.toml", "tasks.py", *YAMLLINT_FILES, *ZIZMOR_FILES)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def run_one(
     try:
         fn = _entry_point(check, entry)
         if check == LINT:
-            return list(fn(root, projects))
+            return list(fn(root, projects, jobs=jobs))
         if check == RENDER_MATRIX:
             if tick is not None and "progress" in inspect.signature(fn).parameters:
                 return list(fn(root, jobs=jobs, progress=tick))

@@ -276,3 +276,17 @@ def test_disk_tree_reads_a_project_directory(tmp_path: Path):
     assert "resources/a.yml" in tree and "nope" not in tree
     assert tree["databricks.yml"] == b"bundle: {name: p}\n"
     assert len(tree) == 2
+
+
+def test_aliases_are_built_once_and_bounded():
+    # each level references the previous one ten times: 10**8 values once expanded
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    doc, problems = parse_yaml("\n".join(lines) + "\n", "bomb.yml")
+    assert doc is None
+    assert len(problems) == 1
+    assert problems[0].message.startswith("bomb.yml: YAML aliases expand to 1,234,567,900 values")
+    small, problems = parse_yaml("\n".join(lines[:3]) + "\n", "ok.yml")
+    assert problems == [] and small["a2"][0] is small["a1"]  # one object, as PyYAML builds it

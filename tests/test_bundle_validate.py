@@ -443,6 +443,18 @@ def test_includes_glob_may_match_nothing_but_listed_files_must_exist(two: Path):
     assert not any("none-" in f.message for f in errors(run(two)))
 
 
+def test_include_taking_a_non_yaml_file_is_an_error(two: Path):
+    path = two / "projects/alpha/databricks.yml"
+    edit(path, "include:\n", "include:\n  - ./resources/*\n")
+    found = the_error(run(two), "README.md", case="alpha")
+    assert (found.file, found.line) == (
+        "projects/alpha/databricks.yml",
+        line_of(path, "./resources/*"),
+    )
+    assert "not a .yml, .yaml or .json file" in found.message
+    assert not any("invalid YAML" in f.message for f in errors(run(two)))
+
+
 def test_target_assigning_an_undeclared_variable(two: Path):
     path = two / "projects/alpha/databricks.yml"
     insert_after(path, line_of(path, "  prod:"), "    variables:\n      ghost_var: x")
@@ -532,6 +544,20 @@ def test_unity_catalog_model_collision_resolves_variables_per_target(root: Path)
             "test.shared.alpha-model",
         ]
     }
+
+
+def test_unity_catalog_names_collide_whatever_their_case(root: Path):
+    make_project(
+        root, "alpha", plant=False, include_models_in_unity_catalog=True, schema_name="shared"
+    )
+    make_project(
+        root, "uc-two", plant=False, include_models_in_unity_catalog=True, schema_name="Shared"
+    )
+    edit(root / "projects/uc_two/databricks.yml", "default: uc-two-model", "default: ALPHA-model")
+    found = collisions(run(root))
+    assert list(found) == ["Unity Catalog model"]
+    assert "prod.Shared.ALPHA-model" in found["Unity Catalog model"]
+    assert "prod.shared.alpha-model" in found["Unity Catalog model"]
 
 
 def test_quality_monitor_table_collision(two: Path):

@@ -137,6 +137,18 @@ def test_repo_yamllint_config_is_used(tmp_path):
     assert check({WF: long_line}, root=tmp_path) == []
 
 
+def test_per_path_rule_ignores_are_honoured_for_identical_files(tmp_path):
+    # one content, two paths: the memo of yamllint results must not carry one path's verdict
+    long_line = CLEAN_WORKFLOW.replace('run: echo "testing"', 'run: echo "' + "x" * 130 + '"')
+    config = DEFAULT_YAMLLINT_CONFIG.replace(
+        "  line-length:\n", f"  line-length:\n    ignore: [{WF}]\n"
+    )
+    (tmp_path / ".yamllint.yml").write_text(config)
+    other = ".github/workflows/b.yml"
+    found = check({WF: long_line, other: long_line}, tmp_path)
+    assert [(f.file, f.line) for f in found if "line too long" in f.message] == [(other, 22)]
+
+
 def test_broken_yamllint_config_is_reported(tmp_path):
     (tmp_path / ".yamllint.yml").write_text("rules: [not, a, mapping]\n")
     findings = check({WF: CLEAN_WORKFLOW}, root=tmp_path)

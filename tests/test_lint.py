@@ -177,6 +177,19 @@ def test_stack_yml_expression_error(repo):
     assert stack.read_text().splitlines()[finding.line - 1].strip().startswith("when:")
 
 
+def test_broken_monorepo_yml_fails_the_monorepo_case(repo):
+    root = root_of(repo)
+    config = root / "monorepo.yml"
+    config.write_text(config.read_text() + "workspaces: [\n")
+    cases, _ = lint(root)
+    (finding,) = cases[MONOREPO].errors
+    assert (finding.file, finding.message.split(":")[0]) == ("monorepo.yml", "monorepo.yml")
+    assert "invalid YAML" in finding.message and finding.line
+    config.write_text(config.read_text().replace("workspaces: [\n", "cloud_typo: x\n"))
+    (finding,) = lint(root)[0][MONOREPO].errors
+    assert "unknown key 'cloud_typo'" in finding.message
+
+
 def test_tool_python_is_linted_with_repo_config(repo):
     root = root_of(repo)
     (root / "tasks.py").write_text((root / "tasks.py").read_text() + "\nimport os\n")

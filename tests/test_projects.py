@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 import pytest
@@ -249,3 +250,15 @@ def test_broken_answers_file_is_one_line_in_every_task(repo):
     assert_user_error(invoke(repo, "sync-workflows"), ".stack-answers.yml", "not UTF-8")
     answers.write_text("project_name: 'a/b'\n")
     assert_user_error(invoke(repo, "new-project", "--name", "beta"), "project_name 'a/b'")
+
+
+def test_copied_project_with_the_same_recorded_name_is_refused(repo):
+    assert invoke(repo, "new-project", "--name", "alpha").returncode == 0
+    root = root_of(repo)
+    shutil.copytree(root / "projects" / "alpha", root / "projects" / "alpha_copy")
+    for task in ("sync-workflows", "lint", "bundle-validate"):
+        result = invoke(repo, task)
+        assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
+        assert "projects/alpha_copy/.stack-answers.yml: project_name 'alpha'" in (
+            result.stdout + result.stderr
+        ), task

@@ -194,3 +194,16 @@ def test_long_case_names_stay_whole_off_a_terminal():
     case = "gcp/github_actions_for_github_enterprise_servers/" + "x=yes/" * 12 + "end"
     _, text = render([CaseResult("render-matrix", case, [], 0.5)])
     assert any(case in line and "PASS" in line for line in text.splitlines())
+
+
+def test_unusable_junit_path_is_refused_before_the_checks_run(repo, tmp_path):
+    from tests.conftest import assert_user_error, invoke
+
+    (tmp_path / "file").write_text("x")
+    for bad, needle in ((str(tmp_path), "is a directory"), (f"{tmp_path}/file/x.xml", "folder")):
+        result = invoke(repo, "bundle-validate", "--junit-xml", bad)
+        assert_user_error(result, "--junit-xml", needle)
+        assert "bundle-validate:" not in result.stdout  # nothing ran
+    good = tmp_path / "new" / "dir" / "junit.xml"
+    assert invoke(repo, "bundle-validate", "--junit-xml", str(good)).returncode == 0
+    assert ET.parse(good).getroot().tag == "testsuites"

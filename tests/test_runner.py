@@ -125,6 +125,8 @@ def test_ignored_files_do_not_select_a_project(three):
         "tasks.py",
         "monostack/new_module.py",
         ".yamllint.yml",
+        "zizmor.yml",
+        ".github/zizmor.yml",
     ],
 )
 def test_a_change_to_the_template_config_or_tool_selects_all(three, changed):
@@ -180,7 +182,7 @@ def test_parse_jobs():
 # table, which the parent hands to each worker process, so this works in the parallel path too.
 
 
-def fake_lint(root, projects):
+def fake_lint(root, projects, jobs=None):
     # deliberately not sorted: run_checks must sort each check's cases
     return [CaseResult("lint", p.name, [], 0.01) for p in reversed(projects)]
 
@@ -352,7 +354,7 @@ def test_a_real_check_that_raises_does_not_hide_the_real_others(repo, monkeypatc
     runs and reports (in-process, jobs=1, so the patch applies)."""
     import monostack.checks.lint
 
-    def broken(root, projects):
+    def broken(root, projects, jobs=None):
         raise KeyError("ruff")
 
     monkeypatch.setattr(monostack.checks.lint, "run_lint", broken)

@@ -162,12 +162,14 @@ def cross_project_findings(
     collision is reported when at least one side is selected (``None``: every project).
     """
     del config  # hosts come from the bundles, which the host check ties to monorepo.yml
-    # (kind, name) per workspace -> {side: [(target, loc)]}
-    seen: dict[tuple[str, str, str], dict[tuple[str, str], list[tuple[str, Loc]]]] = {}
+    # (host, kind, name key) -> {side: [(target, loc, name as written)]}
+    seen: dict[tuple[str, str, str], dict[tuple[str, str], list[tuple[str, Loc, str]]]] = {}
     for bundle in bundles:
         side = (bundle.project, bundle.file_prefix)
         for host, target, kind, name, loc in _deployed_names(bundle):
-            seen.setdefault((host, kind, name), {}).setdefault(side, []).append((target, loc))
+            # Unity Catalog identifiers ignore case: Churn.Model and churn.model are one model.
+            key = name.casefold() if kind in _UC_KINDS else name
+            seen.setdefault((host, kind, key), {}).setdefault(side, []).append((target, loc, name))
     # One finding per pair of colliding definitions: names that differ only by target
     # (staging-x, prod-x, test-x) collide in every workspace and are reported together.
     groups: dict[tuple, dict[str, Any]] = {}
@@ -179,10 +181,10 @@ def cross_project_findings(
         group = groups.setdefault(
             key, {"names": set(), "hosts": set(), "targets": {side: set() for side in ordered}}
         )
-        group["names"].add(name)
+        group["names"].update(name for side in ordered for _, _, name in sides[side])
         group["hosts"].add(host)
         for side in ordered:
-            group["targets"][side].update(target for target, _ in sides[side])
+            group["targets"][side].update(target for target, _, _ in sides[side])
 
     def is_selected(side: tuple[str, str]) -> bool:
         return selected is None or side[0] in selected or side[1] in selected
@@ -998,6 +1000,9 @@ def _check_resource_models(bundle: LoadedBundle, view: TargetView) -> list[Probl
 
 
 # ------------------------------------------------------------------------------ cross-project
+_UC_KINDS = frozenset({"Unity Catalog model", "quality-monitor table", "output table"})
+
+
 def _deployed_names(bundle: LoadedBundle) -> Iterable[tuple[str, str, str, str, Loc]]:
     """(workspace host, target, kind, name, loc) of every name the bundle deploys."""
     if bundle.base is None:

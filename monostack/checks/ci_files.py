@@ -128,7 +128,7 @@ class YamllintSetup:
     source: str  # repo-relative file name, or "built-in"
     error: Finding | None = None
     # content digest -> problems: synced CI files are byte-for-byte copies of project ones
-    memo: dict[str, list[tuple[int, str, str]]] = field(
+    memo: dict[tuple[str, tuple[str, ...]], list[tuple[int, str, str]]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -166,7 +166,10 @@ def yamllint_findings(
 
     if setup.config is None or setup.config.is_file_ignored(path):
         return []
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # Same text, same rules, same problems (matrix renders repeat files); the rules in force
+    # depend on the path (per-rule `ignore:`), so they are part of the key.
+    rules = tuple(sorted(rule.ID for rule in setup.config.enabled_rules(path)))
+    digest = (hashlib.sha256(text.encode("utf-8")).hexdigest(), rules)
     problems = setup.memo.get(digest)
     if problems is None:
         problems = setup.memo[digest] = [

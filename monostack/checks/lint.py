@@ -66,6 +66,7 @@ def run_lint(root: Path, projects: list[Project], jobs: int | None = None) -> li
                 project_findings = _yamllint_items(root, items, setup)
             mono.findings += check_ci_files(root_ci_files(root), MONOREPO, CHECK, root, setup)
             mono.findings += template_findings(root / TEMPLATE_DIR, root)
+            mono.findings += config_findings(root)
             if pending is not None:
                 project_findings = [f for future in pending for f in future.result()]
         finally:
@@ -324,6 +325,18 @@ def template_findings(template_root: Path, root: Path) -> list[Finding]:
             findings.append(Finding(CHECK, MONOREPO, rel, None, ERROR, f"Jinja2: {exc}"))
     findings += stack_file_findings(template_root, root, env)
     return findings
+
+
+def config_findings(root: Path) -> list[Finding]:
+    """``monorepo.yml`` loads and validates (every other check needs it)."""
+    from monostack.config import CONFIG_FILE, load_config
+
+    try:
+        load_config(root)
+    except UserError as exc:
+        message = exc.message.replace(f"{Path(root) / CONFIG_FILE}", CONFIG_FILE)
+        return [Finding(CHECK, MONOREPO, CONFIG_FILE, _line_of(message), ERROR, message)]
+    return []
 
 
 def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Finding]:
