@@ -222,7 +222,22 @@ def annotation(f: Finding, case: str) -> str:
 
 
 def annotations(results: Sequence[CaseResult]) -> list[str]:
-    return [annotation(f, r.case) for r in results for f in r.findings]
+    """One annotation per distinct finding: the same problem found in many cases (a template
+    bug in every render-matrix combination) is shown once, naming how many cases have it.
+    GitHub shows only the first few annotations of a step, so repeats would hide the rest."""
+    groups: dict[tuple, list[tuple[Finding, str]]] = {}
+    for r in results:
+        for f in r.findings:
+            groups.setdefault((f.check, f.severity, f.file, f.line, f.message), []).append(
+                (f, r.case)
+            )
+    lines = []
+    for found in groups.values():
+        f, case = found[0]
+        if len(found) > 1:
+            case = f"{case} and {len(found) - 1} more case{'s' if len(found) > 2 else ''}"
+        lines.append(annotation(f, case))
+    return lines
 
 
 def in_github_actions() -> bool:

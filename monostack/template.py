@@ -130,6 +130,7 @@ class StackTemplate:
     _env: Any = field(default=None, repr=False)
     _path_cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _expr_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _files_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ jinja
     @property
@@ -258,21 +259,36 @@ class StackTemplate:
                 given.pop(exc.name)
 
     # -------------------------------------------------------------- rendering
-    def render_project(self, answers: Mapping[str, Any], monorepo: MonorepoConfig) -> Tree:
-        """Render the per-project part; paths are relative to ``projects/<project_dir>/``."""
+    def render_project(
+        self,
+        answers: Mapping[str, Any],
+        monorepo: MonorepoConfig,
+        sources: dict[str, str] | None = None,
+    ) -> Tree:
+        """Render the per-project part; paths are relative to ``projects/<project_dir>/``.
+
+        ``sources``, when given, receives each rendered path's template file (relative to the
+        template root), so checks can point at the file to fix.
+        """
         context = self.base_context(monorepo)
         context.update(answers)
-        return self._render_part(PROJECT_PART, context)
+        return self._render_part(PROJECT_PART, context, sources)
 
-    def render_monorepo(self, monorepo: MonorepoConfig) -> Tree:
+    def render_monorepo(
+        self, monorepo: MonorepoConfig, sources: dict[str, str] | None = None
+    ) -> Tree:
         """Render the monorepo part; paths are relative to the repo root."""
-        return self._render_part(MONOREPO_PART, self.base_context(monorepo))
+        return self._render_part(MONOREPO_PART, self.base_context(monorepo), sources)
 
     def source_files(self, part: str) -> list[str]:
-        base = self.root / part
-        if not base.is_dir():
-            return []
-        return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+        """The part's files, read once per template object (render-matrix renders many times)."""
+        if part not in self._files_cache:
+            base = self.root / part
+            found = base.rglob("*") if base.is_dir() else ()
+            self._files_cache[part] = sorted(
+                p.relative_to(base).as_posix() for p in found if p.is_file()
+            )
+        return self._files_cache[part]
 
     def _skipped(self, src: str, context: Mapping[str, Any]) -> bool:
         for rule in self.skip_rules:
@@ -282,7 +298,9 @@ class StackTemplate:
                 return True
         return False
 
-    def _render_part(self, part: str, context: Mapping[str, Any]) -> Tree:
+    def _render_part(
+        self, part: str, context: Mapping[str, Any], sources: dict[str, str] | None = None
+    ) -> Tree:
 
         tree: Tree = {}
         for src in self.source_files(part):
@@ -308,6 +326,8 @@ class StackTemplate:
                     "renders to; make the file names or their conditions distinct"
                 )
             tree[dest] = data
+            if sources is not None:
+                sources[dest] = f"{part}/{src}"
         return tree
 
     def _render_path(self, part: str, src: str, context: Mapping[str, Any]) -> str | None:

@@ -245,3 +245,14 @@ def test_zizmor_config_locations(tmp_path, name):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("rules: {}\n")
     assert zizmor_config(tmp_path) == Path(path)
+
+
+def test_broken_zizmor_config_says_what_is_wrong(tmp_path):
+    (tmp_path / "zizmor.yml").write_text(
+        "rules:\n  unpinned-uses:\n    config:\n      policies: 5\n"
+    )
+    (finding,) = [f for f in check({WF: CLEAN_WORKFLOW}, root=tmp_path) if "zizmor" in f.message]
+    assert finding.severity == ERROR and finding.file == WF
+    assert "configuration error in zizmor.yml" in finding.message
+    assert "expected a map" in finding.message
+    assert "backtrace" not in finding.message.lower() and str(tmp_path) not in finding.message

@@ -199,16 +199,25 @@ def test_planted_defects_fail_exactly_the_affected_combinations(repo):
 
     leftover = failing(lambda f: "template syntax left" in f.message)
     assert leftover == ids_where(results, lambda c: "use_extra=yes" in c)
+    # findings point at the template file to fix; the rendered place is in the message
     assert {(f.file, f.line) for c in leftover for f in cases[c].errors} >= {
-        (prefix + "databricks.yml", 17)
+        ("stack_template/project/databricks.yml.j2", None)
     }
+    assert all(
+        f.message.endswith(f"(rendered as {prefix}databricks.yml:17)")
+        for c in leftover
+        for f in cases[c].errors
+        if "template syntax left" in f.message
+    )
 
     injected = failing(lambda f: "template-injection (High)" in f.message)
     assert injected == ids_where(
         results, lambda c: "flavour=fancy" in c and "/azure_devops/" not in c
     )
     assert injected and all(
-        f.file == f"{prefix}.github/workflows/{SAMPLE_PROJECT}-ci.yml" and f.line == 22
+        f.file == "stack_template/project/.github/workflows/{{ project_name }}-ci.yml.j2"
+        and f.line is None
+        and f"(rendered as {prefix}.github/workflows/{SAMPLE_PROJECT}-ci.yml:22)" in f.message
         for c in injected
         for f in cases[c].errors
         if "zizmor" in f.message
@@ -307,7 +316,10 @@ def test_planted_defect_in_shipped_template_fails_exactly_its_combinations(
     yaml_broken = {
         r.case
         for r in planted
-        if any(f.file.endswith("/databricks.yml") and "invalid YAML" in f.message for f in r.errors)
+        if any(
+            f.file == "stack_template/project/databricks.yml.j2" and "invalid YAML" in f.message
+            for f in r.errors
+        )
     }
     left = {
         r.case

@@ -10,6 +10,7 @@ import pytest
 from monostack.checks import ERROR, INFO, MONOREPO, WARNING, CaseResult, Finding
 from monostack.report import (
     annotation,
+    annotations,
     emit,
     escape_data,
     escape_property,
@@ -207,3 +208,22 @@ def test_unusable_junit_path_is_refused_before_the_checks_run(repo, tmp_path):
     good = tmp_path / "new" / "dir" / "junit.xml"
     assert invoke(repo, "bundle-validate", "--junit-xml", str(good)).returncode == 0
     assert ET.parse(good).getroot().tag == "testsuites"
+
+
+def test_the_same_finding_in_many_cases_is_annotated_once():
+    same = ("render-matrix", "stack_template/project/databricks.yml.j2", None, ERROR, "broken")
+    cases = [
+        CaseResult(
+            "render-matrix", f"aws/combo-{i}", [finding(same[0], f"aws/combo-{i}", *same[1:])]
+        )
+        for i in range(3)
+    ]
+    cases.append(
+        CaseResult("lint", "p1", [finding("lint", "p1", "projects/p1/a.py", 3, ERROR, "broken")])
+    )
+    lines = annotations(cases)
+    assert lines == [
+        "::error file=stack_template/project/databricks.yml.j2,"
+        "title=render-matrix (aws/combo-0 and 2 more cases)::broken",
+        "::error file=projects/p1/a.py,line=3,title=lint (p1)::broken",
+    ]

@@ -403,8 +403,8 @@ def zizmor_scan(
     except json.JSONDecodeError:
         results = None
     if results is None:
-        tail = _clip(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "")
-        failure = ZizmorHit(None, ERROR, f"zizmor failed (exit {proc.returncode}): {tail}")
+        why = _clip(_zizmor_error(proc.stderr).replace(tmp, "").replace(str(root) + "/", ""))
+        failure = ZizmorHit(None, ERROR, f"zizmor failed (exit {proc.returncode}): {why}")
         return {key: [failure] for key in unique}
     for result in results:
         if result.get("ignored"):
@@ -434,6 +434,23 @@ def zizmor_scan(
                 why = line.split("WARN", 1)[1].replace(rel, key[0])
                 hits[key].append(ZizmorHit(None, WARNING, _clip(f"zizmor skipped it: {why}")))
     return hits
+
+
+def _zizmor_error(stderr: str) -> str:
+    """zizmor's ``error:`` line and its innermost cause (``Caused by: ... 2: <the detail>``),
+    e.g. "configuration error in zizmor.yml: invalid type: integer `5`, expected a map"."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    error = next((ln.removeprefix("error:").strip() for ln in lines if ln.startswith("error:")), "")
+    causes = []
+    if "Caused by:" in lines:
+        for line in lines[lines.index("Caused by:") + 1 :]:
+            number, sep, text = line.partition(": ")
+            if not (sep and number.isdigit()):
+                break
+            causes.append(text)
+    detail = causes[-1] if causes and causes[-1] != error else ""
+    message = f"{error}: {detail}" if error and detail else error or detail
+    return message or (lines[-1] if lines else "no output")
 
 
 def _primary_location(locations: list[dict]) -> dict | None:

@@ -38,6 +38,7 @@ from monostack.checks.ci_files import (
 from monostack.config import CICD_PLATFORMS, CLOUDS, MonorepoConfig, load_config
 from monostack.errors import UserError
 from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR
+from monostack.template import TEMPLATE_SUFFIX
 
 if TYPE_CHECKING:  # pragma: no cover
     from monostack.template import StackTemplate
@@ -49,7 +50,8 @@ SAMPLE_UUID = "00000000-0000-4000-8000-000000000000"
 
 Tree = dict[str, bytes]
 Combination = tuple[str, MonorepoConfig, dict]
-Outcome = tuple[list[Finding], dict[str, bytes], float]  # findings, workflows, seconds
+# findings, GitHub workflows for zizmor (rendered path -> (content, template file)), seconds
+Outcome = tuple[list[Finding], dict[str, tuple[bytes, str]], float]
 
 
 # ------------------------------------------------------------------------------ combinations
@@ -152,15 +154,29 @@ class _Worker:
         self.root = root
         self.template = _deterministic(load_template(root / TEMPLATE_DIR))
         self.yamllint = yamllint_setup(root, CHECK)
-        self.monorepo_trees: dict[MonorepoConfig, Tree] = {}
+        self.monorepo_trees: dict[MonorepoConfig, tuple[Tree, dict[str, str]]] = {}
         self.file_memo: dict[tuple[str, str], list[Finding]] = {}
         self.ci_memo: dict[tuple[str, str], tuple[list[Finding], bool]] = {}
 
-    def render(self, answers: Mapping[str, Any], config: MonorepoConfig) -> tuple[Tree, Tree]:
-        project = self.template.render_project(answers, config)
+    def render(
+        self, answers: Mapping[str, Any], config: MonorepoConfig, prefix: str
+    ) -> tuple[Tree, Tree, dict[str, str]]:
+        """(project tree, monorepo tree, repo path -> template file it was rendered from)."""
+        project_sources: dict[str, str] = {}
+        project = self.template.render_project(answers, config, project_sources)
         if config not in self.monorepo_trees:
-            self.monorepo_trees[config] = self.template.render_monorepo(config)
-        return project, self.monorepo_trees[config]
+            mono_sources: dict[str, str] = {}
+            tree = self.template.render_monorepo(config, mono_sources)
+            self.monorepo_trees[config] = (tree, mono_sources)
+        monorepo, mono_sources = self.monorepo_trees[config]
+        sources = {
+            path: f"{TEMPLATE_DIR}/{src}"
+            for path, src in [
+                *((prefix + rel, src) for rel, src in project_sources.items()),
+                *mono_sources.items(),
+            ]
+        }
+        return project, monorepo, sources
 
     def file_checks(self, path: str, data: bytes, project_yaml: bool) -> list[Finding]:
         """Leftover template syntax, parsing, and yamllint for bundle YAML (not CI files)."""
@@ -221,15 +237,15 @@ def check_combination(
     """Render and check one combination: (findings, GitHub workflows for zizmor, seconds)."""
     start = time.perf_counter()
     findings: list[Finding] = []
-    workflows: dict[str, bytes] = {}
+    workflows: dict[str, tuple[bytes, str]] = {}
+    prefix = f"{PROJECTS_DIR}/{answers.get('project_dir', SAMPLE_PROJECT)}/"
     try:
         state = _worker(Path(root), run)
-        project_tree, monorepo_tree = state.render(answers, config)
+        project_tree, monorepo_tree, sources = state.render(answers, config, prefix)
     except UserError as exc:
         file, line = _location(exc.message, Path(root))
         findings.append(Finding(CHECK, case, file, line, ERROR, exc.message))
         return findings, workflows, time.perf_counter() - start
-    prefix = f"{PROJECTS_DIR}/{answers.get('project_dir', SAMPLE_PROJECT)}/"
     files = {prefix + rel: data for rel, data in project_tree.items()}
     for rel, data in monorepo_tree.items():
         files.setdefault(rel, data)
@@ -243,10 +259,29 @@ def check_combination(
             ci_found, for_zizmor = state.ci_checks(path, files[path])
             findings += ci_found
             if for_zizmor:
-                workflows[path] = files[path]
+                workflows[path] = (files[path], sources.get(path, ""))
     findings += _bundle_findings(project_tree, answers, config, prefix)
-    findings = [replace(f, check=CHECK, project=case) for f in findings]
+    findings = [_at_template_source(f, sources, case) for f in findings]
     return findings, workflows, time.perf_counter() - start
+
+
+def _at_template_source(finding: Finding, sources: Mapping[str, str], case: str) -> Finding:
+    """Point a finding in a rendered file at the template file to fix; the rendered path and
+    line (which a rendered ``.j2`` file does not share with its template) go into the message.
+    A file copied as is keeps its line."""
+    source = sources.get(finding.file)
+    if source is None:
+        return replace(finding, check=CHECK, project=case)
+    where = f"{finding.file}:{finding.line}" if finding.line else finding.file
+    copied = not source.endswith(TEMPLATE_SUFFIX)
+    return replace(
+        finding,
+        check=CHECK,
+        project=case,
+        file=source,
+        line=finding.line if copied else None,
+        message=finding.message if copied else f"{finding.message} (rendered as {where})",
+    )
 
 
 def _bundle_findings(
@@ -323,13 +358,14 @@ def run_render_matrix(
 
     outcomes = _run_all(root, combos, jobs, progress)
     hits = zizmor_scan(
-        ((path, data) for _, workflows, _ in outcomes for path, data in workflows.items()), root
+        ((path, data) for _, workflows, _ in outcomes for path, (data, _) in workflows.items()),
+        root,
     )
     results = []
     for (case, _, _), (findings, workflows, seconds) in zip(combos, outcomes, strict=True):
-        for path, data in workflows.items():
+        for path, (data, source) in workflows.items():
             findings += [
-                replace(f, check=CHECK)
+                _at_template_source(f, {path: source} if source else {}, case)
                 for f in hits_to_findings(hits[content_key(path, data)], path, case, CHECK)
             ]
         findings.sort(key=lambda f: (f.file, f.line or 0, f.severity, f.message))
