@@ -41,6 +41,7 @@ from monostack.bundle import (
     Problem,
     TargetView,
     YMap,
+    YSeq,
     describe,
     format_path,
     is_pure_reference,
@@ -144,10 +145,11 @@ def project_findings(bundle: LoadedBundle, config: MonorepoConfig) -> list[Findi
         problems += _check_structure(bundle)
         problems += _check_hosts(bundle, config)
         problems += _check_variable_references(bundle)
+        memo: dict[Any, list[Problem]] = {}  # targets mostly repeat the same resources
         for view in bundle.targets.values():
             problems += _check_resource_references(bundle, view)
             problems += _check_task_paths(bundle, view)
-            problems += _check_resource_models(bundle, view)
+            problems += _check_resource_models(bundle, view, memo)
     return _to_findings(bundle.project, problems)
 
 
@@ -330,8 +332,11 @@ def _unknown_keys(
     return out
 
 
-def known_resource_types() -> set[str]:
-    return set(RESOURCE_CLASSES) | set(UNTYPED_RESOURCE_TYPES)
+_KNOWN_RESOURCE_TYPES = frozenset(RESOURCE_CLASSES) | frozenset(UNTYPED_RESOURCE_TYPES)
+
+
+def known_resource_types() -> frozenset[str]:
+    return _KNOWN_RESOURCE_TYPES
 
 
 # ------------------------------------------------------------------------------ structure
@@ -930,7 +935,25 @@ def _has_deferred(value: Any) -> bool:
     )
 
 
-def _check_resource_models(bundle: LoadedBundle, view: TargetView) -> list[Problem]:
+def _fingerprint(value: Any) -> Any:
+    """A hashable key of a value and the locations it was read from: two targets' merged copies
+    of one unchanged resource share it, so their type check runs once."""
+    if isinstance(value, dict):
+        locs = value.locs if isinstance(value, YMap) else {}
+        return ("m", tuple((k, locs.get(k), _fingerprint(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        locs = value.locs if isinstance(value, YSeq) else []
+        return ("s", tuple(locs), tuple(_fingerprint(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("r", repr(value))
+    return ("v", type(value).__name__, value)
+
+
+def _check_resource_models(
+    bundle: LoadedBundle, view: TargetView, memo: dict[Any, list[Problem]] | None = None
+) -> list[Problem]:
     resources = view.doc.get("resources")
     if not isinstance(resources, dict):
         return []
@@ -977,25 +1000,35 @@ def _check_resource_models(bundle: LoadedBundle, view: TargetView) -> list[Probl
             continue
         for key, resource in group.items():
             rloc = loc_of(group, key, (file, line))
-            path: Path_ = ("resources", rtype, key)
-            errors: list[tuple[Path_, Loc, str]] = []
-            _type_errors(cls, resource, path, rloc, errors)
-            for _epath, (efile, eline), message in errors:
-                out.append(Problem(efile, eline, f"{efile}: {message}"))
-            if errors or not isinstance(resource, dict) or _has_deferred(resource):
+            if memo is None:
+                out += _check_one_resource(cls, str(rtype), str(key), resource, rloc)
                 continue
-            try:  # the library's own parser, as a backstop for anything the walk above misses
-                cls.from_dict(plain(resource))
-            except Exception as exc:  # noqa: BLE001 - any rejection is a finding, not a crash
-                rfile, rline = rloc
-                out.append(
-                    Problem(
-                        rfile,
-                        rline,
-                        f"{rfile}: resources.{rtype}.{key} is rejected by databricks-bundles "
-                        f"{cls.__name__}: {exc}",
-                    )
-                )
+            memo_key = (rtype, key, rloc, _fingerprint(resource))
+            if memo_key not in memo:
+                memo[memo_key] = _check_one_resource(cls, str(rtype), str(key), resource, rloc)
+            out += memo[memo_key]
+    return out
+
+
+def _check_one_resource(cls: type, rtype: str, key: str, resource: Any, rloc: Loc) -> list[Problem]:
+    """Type-check one resource against its databricks-bundles class."""
+    errors: list[tuple[Path_, Loc, str]] = []
+    _type_errors(cls, resource, ("resources", rtype, key), rloc, errors)
+    out = [Problem(efile, eline, f"{efile}: {message}") for _, (efile, eline), message in errors]
+    if errors or not isinstance(resource, dict) or _has_deferred(resource):
+        return out
+    try:  # the library's own parser, as a backstop for anything the walk above misses
+        cls.from_dict(plain(resource))
+    except Exception as exc:  # noqa: BLE001 - any rejection is a finding, not a crash
+        rfile, rline = rloc
+        out.append(
+            Problem(
+                rfile,
+                rline,
+                f"{rfile}: resources.{rtype}.{key} is rejected by databricks-bundles "
+                f"{cls.__name__}: {exc}",
+            )
+        )
     return out
 
 
