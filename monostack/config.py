@@ -192,5 +192,5 @@ def load_config(root: Path) -> MonorepoConfig:
         raise UserError(
             f"{path}: not found; run monostack from the monorepo root (where {CONFIG_FILE} lives)"
         )
-    data = load_yaml_file(path)
+    data = load_yaml_file(path, CONFIG_FILE)  # messages name it as users know it
     return parse_config(data, str(CONFIG_FILE))

@@ -334,8 +334,7 @@ def config_findings(root: Path) -> list[Finding]:
     try:
         load_config(root)
     except UserError as exc:
-        message = exc.message.replace(f"{Path(root) / CONFIG_FILE}", CONFIG_FILE)
-        return [Finding(CHECK, MONOREPO, CONFIG_FILE, _line_of(message), ERROR, message)]
+        return [Finding(CHECK, MONOREPO, CONFIG_FILE, _line_of(exc.message), ERROR, exc.message)]
     return []
 
 
