@@ -72,7 +72,7 @@ def print_table(results: Sequence[CaseResult], title: str, console) -> None:
 
 
 def _key(findings: Sequence[Finding]) -> tuple:
-    return tuple((f.file, f.line or 0, f.severity, f.message) for f in findings)
+    return tuple(f.order() for f in findings)
 
 
 def print_findings(results: Sequence[CaseResult], console) -> None:

@@ -28,6 +28,10 @@ class Finding:
     severity: str
     message: str
 
+    def order(self) -> tuple:
+        """Sort key within a case: by place in the file, then severity, then text."""
+        return (self.file, self.line or 0, self.severity, self.message)
+
     def location(self) -> str:
         if not self.file:
             return ""

@@ -303,7 +303,7 @@ def _to_findings(project: str, problems: Iterable[Problem]) -> list[Finding]:
             continue
         seen.add(key)
         findings.append(Finding(CHECK, project, p.file, p.line, p.severity, p.message))
-    return sorted(findings, key=lambda f: (f.file, f.line or 0, f.message))
+    return sorted(findings, key=Finding.order)
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:

@@ -275,7 +275,7 @@ def schema_findings(path: str, text: str, schema: str, project: str, check: str)
             label = ".".join(str(p) for p in where) or "<top level>"
             text = _clip(f"{schema} schema: {label}: {message}")
             found.setdefault((line, text), Finding(check, project, path, line, ERROR, text))
-    return sorted(found.values(), key=_order)
+    return sorted(found.values(), key=Finding.order)
 
 
 def _leaves(error: Any) -> Iterable[Any]:
@@ -297,10 +297,6 @@ def _explain(error: Any) -> list[tuple[list[Any], str]]:
         if len(leaf.absolute_path) == depth:
             groups.setdefault(tuple(leaf.absolute_path), []).append(leaf)
     return [(list(where), best_match(errors).message) for where, errors in groups.items()]
-
-
-def _order(finding: Finding) -> tuple:
-    return (finding.file, finding.line or 0, finding.severity, finding.message)
 
 
 # ------------------------------------------------------------------------------------- static
@@ -484,7 +480,7 @@ def check_ci_files(
     hits = zizmor_scan(workflows.items(), root)
     for path, data in workflows.items():
         findings += hits_to_findings(hits[content_key(path, data)], path, project, check)
-    return sorted(findings, key=_order)
+    return sorted(findings, key=Finding.order)
 
 
 # ---------------------------------------------------------------------------------- processes

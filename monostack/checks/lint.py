@@ -81,7 +81,7 @@ def run_lint(root: Path, projects: list[Project], jobs: int | None = None) -> li
         cases[owner].findings.append(_with_project(finding, owner))
     elapsed = round((time.perf_counter() - t0) / len(cases), 3)  # shared work, split evenly
     for case in cases.values():
-        case.findings.sort(key=_order)
+        case.findings.sort(key=Finding.order)
         case.seconds = elapsed
     return [cases[p.name] for p in projects] + [cases[MONOREPO]]
 
@@ -406,7 +406,3 @@ def _with_project(finding: Finding, project: str) -> Finding:
     from dataclasses import replace
 
     return replace(finding, project=project)
-
-
-def _order(finding: Finding) -> tuple:
-    return (finding.file, finding.line or 0, finding.severity, finding.message)

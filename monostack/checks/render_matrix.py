@@ -368,7 +368,7 @@ def run_render_matrix(
                 _at_template_source(f, {path: source} if source else {}, case)
                 for f in hits_to_findings(hits[content_key(path, data)], path, case, CHECK)
             ]
-        findings.sort(key=lambda f: (f.file, f.line or 0, f.severity, f.message))
+        findings.sort(key=Finding.order)
         results.append(CaseResult(CHECK, case, findings, round(seconds, 3)))
     return results
 
