@@ -6,6 +6,9 @@ exit and no traceback. Every other exception is a bug in monostack and keeps its
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 
 class UserError(Exception):
     """Bad input: a message that names the file, field or value, and what to do about it."""
@@ -16,3 +19,17 @@ class UserError(Exception):
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.message
+
+
+def message_location(message: str, root: Path | None = None) -> tuple[str, int | None]:
+    """Where a UserError message says the problem is: ``/abs/x.yml:12: ...`` -> ("x.yml", 12)
+    with ``root`` stripped from the path; ("", None) when the message names no file."""
+    match = re.match(r"^(.+?):(\d+): ", message) or re.match(r"^(\S*[/.]\S*?): ", message)
+    if match is None:
+        return "", None
+    file = match.group(1)
+    if root is not None:
+        for base in (f"{root}/", f"{Path(root).resolve()}/"):
+            file = file.removeprefix(base)
+    line = int(match.group(2)) if match.lastindex and match.lastindex >= 2 else None
+    return file, line

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monostack.bundle import BUNDLE_FILE
 from monostack.config import load_config
 from monostack.errors import UserError
 from monostack.template import PROJECT_NAME_PATTERN, load_template, to_project_dir
@@ -23,7 +24,6 @@ from monostack.yamlutil import dump_yaml, load_yaml_file
 PROJECTS_DIR = "projects"
 TEMPLATE_DIR = "stack_template"
 ANSWERS_FILE = ".stack-answers.yml"
-BUNDLE_FILE = "databricks.yml"
 TEMPLATE_VERSION_KEY = "_template_version"
 
 ANSWERS_HEADER = (

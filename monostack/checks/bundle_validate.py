@@ -53,7 +53,7 @@ from monostack.bundle import (
 )
 from monostack.checks import ERROR, INFO, MONOREPO, WARNING, CaseResult, Finding
 from monostack.config import workspace_host
-from monostack.errors import UserError
+from monostack.errors import UserError, message_location
 
 if TYPE_CHECKING:  # pragma: no cover
     from monostack.config import MonorepoConfig
@@ -249,7 +249,8 @@ def run_bundle_validate(
     except UserError as exc:
         reason = "monorepo.yml is invalid; see the cross-project case"
         results = [CaseResult(CHECK, p.name, skipped=reason) for p in projects]
-        finding = Finding(CHECK, MONOREPO, "monorepo.yml", None, ERROR, exc.message)
+        line = message_location(exc.message)[1]
+        finding = Finding(CHECK, MONOREPO, "monorepo.yml", line, ERROR, exc.message)
         return [*results, CaseResult(CHECK, CROSS_PROJECT, [finding])]
     try:
         everyone = discover_projects(root)

@@ -31,7 +31,7 @@ from monostack.checks.ci_files import (
     yamllint_findings,
     yamllint_setup,
 )
-from monostack.errors import UserError
+from monostack.errors import UserError, message_location
 from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR, Project
 
 CHECK = "lint"
@@ -334,7 +334,11 @@ def config_findings(root: Path) -> list[Finding]:
     try:
         load_config(root)
     except UserError as exc:
-        return [Finding(CHECK, MONOREPO, CONFIG_FILE, _line_of(exc.message), ERROR, exc.message)]
+        return [
+            Finding(
+                CHECK, MONOREPO, CONFIG_FILE, message_location(exc.message)[1], ERROR, exc.message
+            )
+        ]
     return []
 
 
@@ -351,7 +355,7 @@ def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Findi
     try:
         template = load_template(template_root)
     except UserError as exc:
-        return [Finding(CHECK, MONOREPO, rel, _line_of(exc.message), ERROR, exc.message)]
+        return [Finding(CHECK, MONOREPO, rel, message_location(exc.message)[1], ERROR, exc.message)]
     try:
         tree = compose_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:  # pragma: no cover - load_template already parsed it
@@ -384,14 +388,6 @@ def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Findi
                 )
             )
     return findings
-
-
-def _line_of(message: str) -> int | None:
-    """``path:12: ...`` -> 12."""
-    import re
-
-    match = re.search(r":(\d+):", message)
-    return int(match.group(1)) if match else None
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -36,7 +36,7 @@ from monostack.checks.ci_files import (
     zizmor_scan,
 )
 from monostack.config import CICD_PLATFORMS, CLOUDS, MonorepoConfig, load_config
-from monostack.errors import UserError
+from monostack.errors import UserError, message_location
 from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR
 from monostack.template import TEMPLATE_SUFFIX
 
@@ -61,20 +61,6 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def resolve_combination(
-    template: StackTemplate, given: Mapping[str, Any], config: MonorepoConfig
-) -> dict[str, Any]:
-    """Full answers for ``given``, dropping answers to parameters that do not apply there."""
-    from monostack.template import NotApplicable
-
-    given = dict(given)
-    while True:
-        try:
-            return template.resolve_answers(given, config)
-        except NotApplicable as exc:
-            given.pop(exc.name)
-
-
 def matrix_combinations(template: StackTemplate, config: MonorepoConfig) -> list[Combination]:
     """``(case id, config, answers)`` for every cloud x CI platform x valid choice combination.
 
@@ -89,7 +75,7 @@ def matrix_combinations(template: StackTemplate, config: MonorepoConfig) -> list
             cfg = config.replace(cloud=cloud, cicd_platform=platform)
             base = {"project_name": SAMPLE_PROJECT}
             for values in template.iter_choice_combinations(base, cfg):
-                answers = resolve_combination(template, {**base, **values}, cfg)
+                answers = template.resolve_recorded({**base, **values}, cfg)
                 parts = [cloud, platform] + [
                     f"{p.name}={_value_text(values[p.name])}" for p in choice
                 ]
@@ -243,7 +229,7 @@ def check_combination(
         state = _worker(Path(root), run)
         project_tree, monorepo_tree, sources = state.render(answers, config, prefix)
     except UserError as exc:
-        file, line = _location(exc.message, Path(root))
+        file, line = message_location(exc.message, Path(root))
         findings.append(Finding(CHECK, case, file, line, ERROR, exc.message))
         return findings, workflows, time.perf_counter() - start
     files = {prefix + rel: data for rel, data in project_tree.items()}
@@ -293,18 +279,6 @@ def _bundle_findings(
     return list(validate_project_tree(tree, name, config, prefix))
 
 
-def _location(message: str, root: Path) -> tuple[str, int | None]:
-    """``/abs/stack_template/x.j2:12: template error: ...`` -> (repo-relative file, 12)."""
-    match = re.match(r"^(.+?):(\d+): ", message) or re.match(r"^(\S*[/.]\S*?): ", message)
-    if match is None:
-        return "", None
-    file = match.group(1)
-    for base in (str(root) + "/", str(root.resolve()) + "/"):
-        file = file.removeprefix(base)
-    line = int(match.group(2)) if match.lastindex and match.lastindex >= 2 else None
-    return file, line
-
-
 def _safe_check(
     root: Path, run: str, case: str, config: MonorepoConfig, answers: Mapping[str, Any]
 ) -> Outcome:
@@ -342,7 +316,7 @@ def run_render_matrix(
         config = load_config(root)
         combos = matrix_combinations(_deterministic(load_template(root / TEMPLATE_DIR)), config)
     except UserError as exc:
-        file, line = _location(exc.message, root)
+        file, line = message_location(exc.message, root)
         return [
             CaseResult(CHECK, MONOREPO, [Finding(CHECK, MONOREPO, file, line, ERROR, exc.message)])
         ]
