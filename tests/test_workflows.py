@@ -390,6 +390,11 @@ def test_reusing_a_hand_written_workflow_name_is_refused(alpha):
     )
     assert git_status(alpha) == ""
     assert not (root / GH / "alpha-extra.yml").exists()
+    # the plan is shown as what would happen, not as if it had
+    out = result.stdout.splitlines()
+    assert out[0] == "Planned, once the conflicts are resolved:"
+    assert f"  create {GH}/alpha-extra.yml (from projects/alpha/{GH}/extra.yml)" in out
+    assert out[-1] == "Nothing written: 1 conflict(s) to resolve first."
 
 
 @pytest.mark.parametrize(

@@ -289,6 +289,8 @@ class SyncResult:
         plan = self.plan
         lines = plan.lines()
         if plan.conflicts:
+            if lines:  # say plainly that none of it happened
+                lines = ["Planned, once the conflicts are resolved:", *(f"  {ln}" for ln in lines)]
             lines.append(f"Nothing written: {len(plan.conflicts)} conflict(s) to resolve first.")
         elif self.applied:
             lines.append(
