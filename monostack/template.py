@@ -140,7 +140,6 @@ class StackTemplate:
         return self._env
 
     def _eval(self, expr: str, context: Mapping[str, Any], where: str) -> Any:
-
         try:
             compiled = self._expr_cache.get(expr)
             if compiled is None:
@@ -152,7 +151,6 @@ class StackTemplate:
             raise UserError(f"{self.stack_file}: {where}: {expr!r}: {_why(exc)}") from None
 
     def _render_string(self, text: str, context: Mapping[str, Any], where: str) -> str:
-
         try:
             compiled = self._path_cache.get(text)
             if compiled is None:
@@ -301,7 +299,6 @@ class StackTemplate:
     def _render_part(
         self, part: str, context: Mapping[str, Any], sources: dict[str, str] | None = None
     ) -> Tree:
-
         tree: Tree = {}
         for src in self.source_files(part):
             if self._skipped(f"{part}/{src}", context):
