@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from monostack.config import workspace_host
+from monostack.errors import not_utf8
 
 BUNDLE_FILE = "databricks.yml"
 ERROR = "error"
@@ -227,9 +228,7 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return None, [
-                Problem(file, None, f"{file}: not UTF-8 text ({exc.reason}); save it as UTF-8")
-            ]
+            return None, [Problem(file, None, f"{file}: {not_utf8(exc)}")]
     else:
         text = data
     loader = FastSafeLoader(text)

@@ -21,6 +21,12 @@ class UserError(Exception):
         return self.message
 
 
+def not_utf8(exc: UnicodeDecodeError | None = None) -> str:
+    """The one wording for a file that is not UTF-8 text, and what to do about it."""
+    why = f" ({exc.reason})" if exc is not None else ""
+    return f"not UTF-8 text{why}; save it as UTF-8"
+
+
 def message_location(message: str, root: Path | None = None) -> tuple[str, int | None]:
     """Where a UserError message says the problem is: ``/abs/x.yml:12: ...`` -> ("x.yml", 12)
     with ``root`` stripped from the path; ("", None) when the message names no file."""

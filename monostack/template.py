@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from monostack.errors import UserError
+from monostack.errors import UserError, not_utf8
 from monostack.yamlutil import load_yaml_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -356,7 +356,7 @@ def _why(exc: Exception) -> str:
     if isinstance(exc, jinja2.TemplateError | UserError):
         return str(exc)
     if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 text ({exc.reason}); save it as UTF-8"
+        return not_utf8(exc)
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from monostack.errors import UserError
+from monostack.errors import UserError, not_utf8
 
 # libyaml's parser when PyYAML was built with it (the wheels are): ~10x faster on CI files.
 FastSafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -59,7 +59,7 @@ def load_yaml_file(path: Path, source: str | None = None) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(f"{source}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+        raise UserError(f"{source}: {not_utf8(exc)}") from None
     return load_yaml_text(text, source)
 
 

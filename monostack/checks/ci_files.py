@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from monostack.checks import ERROR, INFO, WARNING, Finding
+from monostack.errors import not_utf8
 
 GITHUB_WORKFLOWS = "github-workflows"
 GITHUB_ACTIONS = "github-actions"
@@ -99,7 +100,7 @@ def decode(path: str, data: bytes, project: str, check: str) -> tuple[str | None
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
-        return None, [Finding(check, project, path, None, ERROR, f"not UTF-8 text: {exc}")]
+        return None, [Finding(check, project, path, None, ERROR, not_utf8(exc))]
 
 
 def yaml_parse_findings(path: str, text: str, project: str, check: str) -> list[Finding]:

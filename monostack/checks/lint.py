@@ -31,7 +31,7 @@ from monostack.checks.ci_files import (
     yamllint_findings,
     yamllint_setup,
 )
-from monostack.errors import UserError, message_location
+from monostack.errors import UserError, message_location, not_utf8
 from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR, Project
 
 CHECK = "lint"
@@ -116,7 +116,7 @@ def _yamllint_items(
         try:
             text = (root / rel).read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            findings.append(Finding(CHECK, project, rel, None, ERROR, f"not UTF-8: {exc}"))
+            findings.append(Finding(CHECK, project, rel, None, ERROR, not_utf8(exc)))
             continue
         findings += yamllint_findings(rel, text, project, CHECK, setup)
     return findings

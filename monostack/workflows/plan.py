@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monostack.checks import ERROR, MONOREPO, Finding
-from monostack.errors import UserError
+from monostack.errors import UserError, not_utf8
 from monostack.projects import PROJECTS_DIR, discover_projects
 from monostack.treeio import apply_changes
 from monostack.workflows.header import damaged_header, managed_file, parse_managed
@@ -217,10 +217,10 @@ def _content_conflicts(
     for source in sources:
         try:
             text = source.body.decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
             conflicts.append(
                 Conflict(
-                    f"{source.origin}: not UTF-8 text; save it as UTF-8",
+                    f"{source.origin}: {not_utf8(exc)}",
                     source.origin,
                     None,
                     source.project_name,
