@@ -127,9 +127,16 @@ def bundle_validate(c, project=None, changed_since=None, junit_xml=None, online=
 )
 @user_errors
 def test_all(c, project=None, changed_since=None, junit_xml=None, jobs=None, online=False):
-    """lint, render-matrix, bundle-validate and sync-workflows --check, with one summary."""
-    checks = ["lint", "render-matrix", "bundle-validate", "sync-workflows"]
+    """lint, render-matrix, bundle-validate, sync-workflows --check and the team's extra checks."""
+    checks = ["lint", "render-matrix", "bundle-validate", "sync-workflows", "extra-checks"]
     _check(checks, "test-all", project, changed_since, junit_xml, jobs=jobs, online=online)
+
+
+@task(help={**_SELECT_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)
+@user_errors
+def extra_checks(c, project=None, changed_since=None, junit_xml=None, jobs=None):
+    """Only the team's own checks (extra_checks in monorepo.yml), as test-all runs them."""
+    _check(["extra-checks"], "extra-checks", project, changed_since, junit_xml, jobs=jobs)
 
 
 # -- sync-workflows (issue 4) -------------------------------------------------------------------

@@ -65,10 +65,14 @@ class MonorepoConfig:
     read_user_group: str = "users"
     catalogs: Catalogs = field(default_factory=Catalogs)
     unity_catalog_read_user_group: str = "account users"
+    # The team's own checks for test-all: parsed checks, or the path of the file holding them
+    # (read by monostack.checks.extra.load_extra_checks when test-all runs).
+    extra_checks: tuple | str = ()
 
     def as_context(self) -> dict[str, Any]:
         """The plain-dict view templates see as ``monorepo``."""
         data = asdict(self)
+        data.pop("extra_checks")  # CI settings of the monorepo, nothing a template renders
         data["workspaces"]["test"] = self.workspaces.test
         return data
 
@@ -88,6 +92,7 @@ _TOP_LEVEL: dict[str, tuple[type, tuple[str, ...] | None]] = {
     "read_user_group": (str, None),
     "catalogs": (dict, None),
     "unity_catalog_read_user_group": (str, None),
+    "extra_checks": (object, None),  # a list of checks or a file name: see _extra_checks
 }
 _REQUIRED = ("cloud", "cicd_platform", "workspaces")
 _WORKSPACE_KEYS = ("staging", "prod", "dev")
@@ -161,7 +166,7 @@ def parse_config(data: Any, source: str = CONFIG_FILE) -> MonorepoConfig:
         where = f"{source}: {key}"
         if typ is str:
             values[key] = _check_str(data[key], where, choices)
-        elif not isinstance(data[key], typ):
+        elif typ is not object and not isinstance(data[key], typ):
             raise UserError(f"{where}: expected {_type_name(typ)}, got {data[key]!r}")
 
     ws = _check_mapping(data["workspaces"], f"{source}: workspaces")
@@ -182,7 +187,21 @@ def parse_config(data: Any, source: str = CONFIG_FILE) -> MonorepoConfig:
         values["catalogs"] = Catalogs(
             **{k: _check_str(v, f"{source}: catalogs.{k}") for k, v in cats.items()}
         )
+    if "extra_checks" in data:
+        values["extra_checks"] = _extra_checks(data["extra_checks"], source)
     return MonorepoConfig(**values)
+
+
+def _extra_checks(value: Any, source: str) -> tuple | str:
+    """``extra_checks``: the list is validated now; a file name is read when test-all runs."""
+    from monostack.checks.extra import checks_file_problem, parse_extra_checks
+
+    if isinstance(value, str):
+        why = checks_file_problem(value)
+        if why:
+            raise UserError(f"{source}: extra_checks: {value!r}: {why}")
+        return value
+    return parse_extra_checks(value, source)
 
 
 def load_config(root: Path) -> MonorepoConfig:

@@ -26,7 +26,8 @@ LINT = "lint"
 RENDER_MATRIX = "render-matrix"
 BUNDLE_VALIDATE = "bundle-validate"
 SYNC_WORKFLOWS = "sync-workflows"
-CHECKS = (LINT, RENDER_MATRIX, BUNDLE_VALIDATE, SYNC_WORKFLOWS)  # also the report order
+EXTRA = "extra-checks"  # the team's own checks of monorepo.yml (monostack.checks.extra)
+CHECKS = (LINT, RENDER_MATRIX, BUNDLE_VALIDATE, SYNC_WORKFLOWS, EXTRA)  # also the report order
 
 # A change under these selects every project: they shape what every project is checked against
 # (the template, the shared config, the tool and its lint configuration).
@@ -41,6 +42,8 @@ class Selection:
     projects: list[Project]
     everything: bool  # False when --changed-since saw no change to the template or the tool
     reason: str = ""  # why the repo-wide checks are out of scope, when they are
+    named: tuple[Project, ...] = ()  # the projects --project allows, changed or not
+    changed: frozenset[str] | None = None  # paths changed since --changed-since, if given
 
 
 def is_global_path(path: str) -> bool:
@@ -73,18 +76,20 @@ def select(root: Path, names: list[str] | None, changed_since: str | None) -> Se
     everything = True
     reason = ""
     chosen = projects
+    paths = None
     if names:
         chosen = _by_name(projects, names)
+    named = tuple(chosen)
     if changed_since is not None:
         from monostack.gitutil import changed_paths
 
-        paths = changed_paths(root, changed_since)
+        paths = frozenset(changed_paths(root, changed_since))
         if not any(is_global_path(p) for p in paths):
             everything = False
             reason = f"no change to {TEMPLATE_DIR}/, monorepo.yml or the tool since {changed_since}"
             touched = {p.split("/", 2)[1] for p in paths if p.startswith(PROJECTS_DIR + "/")}
             chosen = [p for p in chosen if p.dir in touched]
-    return Selection(projects=chosen, everything=everything, reason=reason)
+    return Selection(chosen, everything, reason, named, paths)
 
 
 def select_projects(
@@ -117,6 +122,7 @@ _ENTRY_POINTS = {
     RENDER_MATRIX: ("monostack.checks.render_matrix", "run_render_matrix"),
     BUNDLE_VALIDATE: ("monostack.checks.bundle_validate", "run_bundle_validate"),
     SYNC_WORKFLOWS: ("monostack.workflows", "sync_findings"),
+    EXTRA: ("monostack.checks.extra", "run_extra_checks"),
 }
 
 
@@ -143,12 +149,14 @@ def run_one(
     jobs: int | None = None,
     entry: tuple[str, str] | None = None,
     tick: Callable[[int, int], None] | None = None,
+    extra: Any = None,
 ) -> list[CaseResult]:
     """Run one check; any exception becomes an error case instead of escaping.
 
     ``entry`` is the (module, function) to call; worker processes get it from the parent so
     they call the same function whatever the process start method. ``tick(done, total)``
-    follows render-matrix's combinations when it runs in this process.
+    follows render-matrix's combinations when it runs in this process. ``extra`` is the plan
+    of the team's checks (:data:`EXTRA`), made in the parent.
     """
     start = time.perf_counter()
     try:
@@ -161,6 +169,8 @@ def run_one(
             return list(fn(root, jobs=jobs))
         if check == BUNDLE_VALIDATE:
             return list(fn(root, projects, online=online))
+        if check == EXTRA:
+            return list(fn(extra, jobs=jobs))
         findings = list(fn(root))
         return [
             CaseResult(
@@ -293,6 +303,17 @@ def _detail(check: str, selection: Selection, jobs: int | None) -> str:
     return ""
 
 
+def _extra_plan(root: Path, selection: Selection):
+    """What the team's checks will run; a UserError (bad declaration, a command that cannot
+    start) comes before anything runs."""
+    from monostack.checks.extra import load_extra_checks, plan_extra_checks
+    from monostack.config import load_config
+
+    checks = load_extra_checks(root, load_config(root).extra_checks)
+    named = list(selection.named)
+    return plan_extra_checks(root, checks, selection.projects, named, selection.changed)
+
+
 def run_checks(
     root: Path,
     checks: list[str],
@@ -315,17 +336,20 @@ def run_checks(
     if jobs is not None and jobs < 1:
         raise UserError(f"--jobs {jobs}: expected a whole number of processes, 1 or more")
     selection = select(root, names, changed_since)
+    extra = _extra_plan(root, selection) if EXTRA in ordered else None
     done: dict[str, list[CaseResult]] = {}
     todo = []
     for check in ordered:
         if check == RENDER_MATRIX and not selection.everything:
             done[check] = _skipped_render_matrix(selection.reason)
+        elif check == EXTRA and not extra.invocations:
+            done[check] = list(extra.skipped)  # nothing to run (none declared, none selected)
         else:
             todo.append(check)
 
     parallel = len(todo) > 1 and jobs != 1
     # Start the worker processes before the progress display starts its refresh thread.
-    pools, futures = _submit(todo, root, selection, online, jobs) if parallel else ([], {})
+    pools, futures = _submit(todo, root, selection, online, jobs, extra) if parallel else ([], {})
     try:
         with make_progress(progress) as bar:
             if parallel:
@@ -346,6 +370,7 @@ def run_checks(
                         online,
                         jobs,
                         tick=lambda n, total, check=check: bar.advance(check, n, total),
+                        extra=extra,
                     )
                     bar.done(check, done[check], time.perf_counter() - start)
     finally:
@@ -353,12 +378,16 @@ def run_checks(
             pool.shutdown(wait=True, cancel_futures=True)
 
     ordered_results: list[CaseResult] = []
-    for check in ordered:
-        ordered_results.extend(sorted(done[check], key=lambda r: r.case))
+    for check in ordered:  # the team's checks come sorted by check, then case
+        ordered_results.extend(done[check] if check == EXTRA else sorted(done[check], key=_case))
     return ordered_results
 
 
-def _submit(todo, root, selection, online, jobs):
+def _case(result: CaseResult) -> str:
+    return result.case
+
+
+def _submit(todo, root, selection, online, jobs, extra=None):
     """Start one worker process per check.
 
     Each check gets its own single-process pool, so a worker that dies (killed, out of memory)
@@ -375,7 +404,9 @@ def _submit(todo, root, selection, online, jobs):
         pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
         pools.append(pool)
         entry = _ENTRY_POINTS[check]
-        future = pool.submit(run_one, check, root, selection.projects, online, jobs, entry)
+        future = pool.submit(
+            run_one, check, root, selection.projects, online, jobs, entry, extra=extra
+        )
         futures[future] = (check, time.perf_counter())
     return pools, futures
 
