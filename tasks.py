@@ -54,6 +54,8 @@ def new_project(
     echo(f"{verb} project {result.name!r} in {rel}/ ({len(result.files)} files):")
     for path in result.files:
         echo(f"  {rel}/{path}")
+    for note in result.notes:
+        echo(f"note: {note}")
     if not dry_run:
         echo("")
         echo("Next: run `invoke sync-workflows` to copy its CI files into the repo root.")
@@ -163,5 +165,37 @@ def sync_workflows(c, check=False, dry_run=False, force=False):
         echo(line)
     for line in result.error_lines():
         sys.stderr.write(line + "\n")
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
+# -- template lifecycle: update-projects, list-projects, adopt-project (issue 9) ----------------
+
+
+@task(
+    help={
+        "project": "Update only project NAME (its name or directory); repeatable. Default: all.",
+        "base": (
+            "Template base to merge from, for projects whose .stack-answers.yml records none: a "
+            "commit or tag whose stack_template/ they were rendered from (e.g. HEAD)."
+        ),
+        "check": "Change nothing; exit 1 if any project is behind the template (for CI).",
+        "dry-run": "Print the plan (files, merges, conflicts); write nothing.",
+        "sync": "Run sync-workflows afterwards when project CI files changed.",
+    },
+    iterable=["project"],
+    auto_shortflags=False,
+)
+@user_errors
+def update_projects(c, project=None, base=None, check=False, dry_run=False, sync=False):
+    """Merge template changes into projects (three-way, per project, atomically)."""
+    from invoke.exceptions import Exit
+
+    from monostack.update import report_lines
+    from monostack.update import update_projects as update
+
+    result = update(ROOT, list(project or ()), base=base, check=check, dry_run=dry_run, sync=sync)
+    for line in report_lines(result):
+        echo(line)
     if result.exit_code:
         raise Exit(code=result.exit_code)

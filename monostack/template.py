@@ -11,6 +11,10 @@ Rendering is pure: answers in, ``{relative path: bytes}`` out. Writing a tree is
 :mod:`monostack.treeio`'s job. Path names are Jinja2 too; a path component that renders empty
 drops the file. Files ending ``.j2`` are rendered (the suffix is removed); all others are copied
 byte for byte.
+
+A template is read from its directory (:func:`load_template`) or from an in-memory copy of one,
+e.g. a git tree read back from the object database (:func:`load_template_files`), which is how
+``update-projects`` renders the template a project was born with.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from monostack.errors import UserError, not_utf8
-from monostack.yamlutil import load_yaml_file
+from monostack.yamlutil import load_yaml_file, load_yaml_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
@@ -127,6 +131,7 @@ class StackTemplate:
     version: str
     parameters: dict[str, Parameter]
     skip_rules: tuple[SkipRule, ...] = ()
+    files: Mapping[str, bytes] | None = None  # in-memory sources (paths under root), or disk
     _env: Any = field(default=None, repr=False)
     _path_cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _expr_cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -136,7 +141,7 @@ class StackTemplate:
     @property
     def env(self) -> jinja2.Environment:
         if self._env is None:
-            self._env = make_environment(self.root)
+            self._env = make_environment(self.root, self.files)
         return self._env
 
     def _eval(self, expr: str, context: Mapping[str, Any], where: str) -> Any:
@@ -280,6 +285,11 @@ class StackTemplate:
 
     def source_files(self, part: str) -> list[str]:
         """The part's files, read once per template object (render-matrix renders many times)."""
+        if part not in self._files_cache and self.files is not None:
+            prefix = f"{part}/"
+            self._files_cache[part] = sorted(
+                k.removeprefix(prefix) for k in self.files if k.startswith(prefix)
+            )
         if part not in self._files_cache:
             base = self.root / part
             found = base.rglob("*") if base.is_dir() else ()
@@ -315,6 +325,8 @@ class StackTemplate:
                     loc = f"{source_path}:{line}" if line else str(source_path)
                     raise UserError(f"{loc}: template error: {_why(exc)}") from None
                 data = text.encode("utf-8")
+            elif self.files is not None:
+                data = self.files[f"{part}/{src}"]
             else:
                 data = source_path.read_bytes()
             if dest in tree:
@@ -397,11 +409,32 @@ def validate_value(param: Parameter, value: Any) -> None:
 
 
 # --------------------------------------------------------------------- loading
-def make_environment(root: Path) -> jinja2.Environment:
+def _memory_loader(root: Path, files: Mapping[str, bytes]) -> jinja2.BaseLoader:
+    """Templates from ``files``; each one's file name is its would-be path under ``root``, so
+    error locations read as they do for a template on disk."""
     import jinja2
 
+    def load(name: str):
+        data = files.get(name)
+        if data is None:
+            return None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{root / name}: {not_utf8(exc)}") from None
+        return text, str(root / name), lambda: True
+
+    return jinja2.FunctionLoader(load)
+
+
+def make_environment(root: Path, files: Mapping[str, bytes] | None = None) -> jinja2.Environment:
+    import jinja2
+
+    loader = (
+        _memory_loader(root, files) if files is not None else jinja2.FileSystemLoader(str(root))
+    )
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(root)),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -460,7 +493,25 @@ def load_template(root: Path) -> StackTemplate:
     path = root / STACK_FILE
     if not path.is_file():
         raise UserError(f"{path}: not found; the stack template needs a {STACK_FILE}")
-    data = load_yaml_file(path)
+    return _parse_template(root, load_yaml_file(path), None)
+
+
+def load_template_files(root: Path, files: Mapping[str, bytes]) -> StackTemplate:
+    """A template held in memory: ``files`` maps paths (``stack.yml``, ``project/...``) to
+    bytes. ``root`` only names it in messages (e.g. ``stack_template@<tree id>``)."""
+    root = Path(root)
+    path = root / STACK_FILE
+    if STACK_FILE not in files:
+        raise UserError(f"{path}: not found; the stack template needs a {STACK_FILE}")
+    try:
+        text = files[STACK_FILE].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: {not_utf8(exc)}") from None
+    return _parse_template(root, load_yaml_text(text, str(path)), dict(files))
+
+
+def _parse_template(root: Path, data: Any, files: dict[str, bytes] | None) -> StackTemplate:
+    path = root / STACK_FILE
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping with version, parameters and skip")
     unknown = [k for k in data if k not in ("version", "parameters", "skip")]
@@ -494,5 +545,9 @@ def load_template(root: Path) -> StackTemplate:
             raise UserError(f"{where}.paths: expected a list of glob patterns")
         rules.append(SkipRule(when=str(rule["when"]), paths=tuple(paths)))
     return StackTemplate(
-        root=root, version=str(version), parameters=params, skip_rules=tuple(rules)
+        root=root,
+        version=str(version),
+        parameters=params,
+        skip_rules=tuple(rules),
+        files=files,
     )

@@ -1,0 +1,187 @@
+"""The template a project was rendered from, kept in git so it can be rendered again later.
+
+A project's ``.stack-answers.yml`` records ``_template_tree``: the git object id of the
+``stack_template/`` tree it was rendered from. ``update-projects`` reads that tree back from
+git's object database (never from a checkout) and renders it with the project's answers: that
+render is the common ancestor of a three-way merge.
+
+When the template has uncommitted changes, its tree is written into the object database with a
+temporary index (as ``git stash`` does), and every recorded tree is held by a ref
+``refs/monostack/bases/<tree id>`` (a commit wrapping the tree), so ``git gc`` never drops it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from monostack.errors import UserError
+from monostack.template import StackTemplate, load_template_files
+
+TEMPLATE_DIR = "stack_template"
+BASE_REF_PREFIX = "refs/monostack/bases/"
+TREE_KEY = "_template_tree"
+# Identity of the commits that hold bases: the user's own may not be configured (CI).
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "monostack",
+    "GIT_AUTHOR_EMAIL": "monostack@localhost",
+    "GIT_COMMITTER_NAME": "monostack",
+    "GIT_COMMITTER_EMAIL": "monostack@localhost",
+}
+
+
+class GitError(UserError):
+    """git failed or is missing."""
+
+
+def git(
+    root: Path, *args: str, input: bytes | None = None, env: dict[str, str] | None = None
+) -> bytes:
+    """Run git in ``root``; its stdout, or a GitError with git's own first error line."""
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=root,
+            input=input,
+            capture_output=True,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+    except OSError as exc:
+        raise GitError(f"git could not be run ({exc.strerror}); install git") from None
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed in {root}: {why[-1] if why else proc.returncode}")
+    return proc.stdout
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace").strip()
+
+
+def in_git_repo(root: Path) -> bool:
+    try:
+        return _text(git(root, "rev-parse", "--is-inside-work-tree")) == "true"
+    except GitError:
+        return False
+
+
+def _prefix(root: Path) -> str:
+    """``root`` relative to the top of its work tree, e.g. ``""`` or ``"sub/dir/"``."""
+    return _text(git(root, "rev-parse", "--show-prefix"))
+
+
+def git_dir(root: Path) -> Path:
+    return Path(_text(git(root, "rev-parse", "--absolute-git-dir")))
+
+
+def record_template_tree(root: Path, keep: bool = True) -> str:
+    """Write ``stack_template/`` as it is on disk into git's object database; its tree id.
+
+    A temporary index is used, so the user's index and work tree are not touched. The tree is
+    then held by a ref (unless ``keep`` is false), so it outlives ``git gc`` even if it is
+    never committed.
+    """
+    root = Path(root)
+    prefix = _prefix(root)
+    with tempfile.TemporaryDirectory(prefix="monostack-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        # -f: the template renders every file on disk, so ignored ones belong to it too
+        git(root, "add", "--all", "--force", "--", TEMPLATE_DIR, env=env)
+        listed = git(root, "ls-files", "-z", "--", TEMPLATE_DIR, env=env)
+        if not listed:
+            raise UserError(f"{root / TEMPLATE_DIR}: holds no files; nothing to record")
+        tree = _text(git(root, "write-tree", f"--prefix={prefix}{TEMPLATE_DIR}/", env=env))
+    if keep:
+        protect_tree(root, tree)
+    return tree
+
+
+def protect_tree(root: Path, tree: str) -> None:
+    """Point ``refs/monostack/bases/<tree>`` at a commit of ``tree`` unless it exists."""
+    ref = BASE_REF_PREFIX + tree
+    try:
+        git(root, "rev-parse", "--verify", "--quiet", ref)
+        return
+    except GitError:
+        pass
+    message = b"monostack: stack_template/ a project was rendered from (keeps it from gc)\n"
+    commit = _text(git(root, "commit-tree", tree, input=message, env=_IDENTITY))
+    # the empty old value makes the update fail rather than overwrite a concurrent writer's ref
+    git(root, "update-ref", ref, commit, "")
+
+
+def resolve_base(root: Path, ref: str) -> str:
+    """The ``stack_template/`` tree id of ``ref``: a commit or tag (its ``stack_template/``), or
+    a tree id as recorded in ``.stack-answers.yml``."""
+    root = Path(root)
+    if not ref or ref.startswith("-"):
+        raise UserError(f"--base {ref!r}: give a commit, tag or branch, e.g. --base HEAD")
+    try:
+        commit = _text(git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"))
+    except GitError:
+        commit = ""
+    if commit:
+        spec = f"{commit}:{_prefix(root)}{TEMPLATE_DIR}"
+        try:
+            tree = _text(git(root, "rev-parse", "--verify", "--quiet", spec))
+            if tree_exists(root, tree):
+                return tree
+            raise GitError(f"{spec} is not a tree")
+        except GitError:
+            raise UserError(
+                f"--base {ref!r}: commit {commit[:12]} has no {TEMPLATE_DIR}/; give a commit "
+                f"whose {TEMPLATE_DIR}/ the projects were rendered from"
+            ) from None
+    try:
+        return _text(git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{tree}}"))
+    except GitError:
+        raise UserError(
+            f"--base {ref!r}: no such commit, tag, branch or tree in {root}; check the name "
+            "(git log -- stack_template shows the template's history)"
+        ) from None
+
+
+def tree_exists(root: Path, tree: str) -> bool:
+    try:
+        return _text(git(root, "cat-file", "-t", tree)) == "tree"
+    except GitError:
+        return False
+
+
+def read_tree(root: Path, tree: str) -> dict[str, bytes]:
+    """Every file of ``tree`` as ``{path: bytes}``, read from the object database in one batch."""
+    listing = git(root, "ls-tree", "-r", "-z", tree)
+    entries: list[tuple[str, str]] = []
+    for item in listing.split(b"\0"):
+        if not item:
+            continue
+        meta, _, path = item.partition(b"\t")
+        mode, kind, oid = meta.decode().split()
+        if kind == "blob" and mode != "120000":  # symlinks and submodules are not template files
+            entries.append((path.decode("utf-8", "surrogateescape"), oid))
+    if not entries:
+        return {}
+    batch = git(root, "cat-file", "--batch", input="".join(f"{o}\n" for _, o in entries).encode())
+    files: dict[str, bytes] = {}
+    pos = 0
+    for path, _ in entries:
+        end = batch.index(b"\n", pos)
+        size = int(batch[pos:end].split()[2])
+        files[path] = batch[end + 1 : end + 1 + size]
+        pos = end + 1 + size + 1
+    return files
+
+
+def load_base_template(root: Path, tree: str) -> StackTemplate:
+    """The template of tree ``tree``, in memory; errors name it ``stack_template@<id>``."""
+    root = Path(root)
+    if not tree_exists(root, tree):
+        raise UserError(
+            f"template tree {tree[:12]} is not in this repository's git objects; fetch the "
+            f"refs that hold it (git fetch origin '{BASE_REF_PREFIX}*:{BASE_REF_PREFIX}*') or "
+            "pass --base REF (a commit whose stack_template/ the project was rendered from)"
+        )
+    return load_template_files(root / f"{TEMPLATE_DIR}@{tree[:12]}", read_tree(root, tree))
