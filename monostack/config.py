@@ -37,11 +37,17 @@ class Workspaces:
     staging: str
     prod: str
     dev: str | None = None  # optional: without it, developers deploy with their own CLI profile
+    separate_test: str | None = None  # optional workspaces.test: CI's own workspace
 
     @property
     def test(self) -> str:
-        """The ``test`` target runs in the staging workspace."""
-        return self.staging
+        """Where the ``test`` target deploys: ``workspaces.test``, or else staging's workspace."""
+        return self.separate_test or self.staging
+
+    @property
+    def test_env(self) -> str:
+        """Whose credentials (secret-name prefix) the ``test`` target uses: test or staging."""
+        return "test" if self.separate_test else "staging"
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,11 @@ class MonorepoConfig:
         """The plain-dict view templates see as ``monorepo``."""
         data = asdict(self)
         data.pop("extra_checks")  # CI settings of the monorepo, nothing a template renders
+        del data["workspaces"]["separate_test"]
         data["workspaces"]["test"] = self.workspaces.test
+        # "test" when monorepo.yml names a test workspace, else "staging": the workspace and
+        # secrets of the `test` target, as CI templates pass them to their credential macros
+        data["test_env"] = self.workspaces.test_env
         return data
 
     def replace(self, **changes: Any) -> MonorepoConfig:
@@ -95,7 +105,8 @@ _TOP_LEVEL: dict[str, tuple[type, tuple[str, ...] | None]] = {
     "extra_checks": (object, None),  # a list of checks or a file name: see _extra_checks
 }
 _REQUIRED = ("cloud", "cicd_platform", "workspaces")
-_WORKSPACE_KEYS = ("staging", "prod", "dev")
+_WORKSPACE_KEYS = ("staging", "prod", "dev", "test")
+_OPTIONAL_WORKSPACES = ("dev", "test")
 _CATALOG_KEYS = ("staging", "prod", "test")
 
 
@@ -175,10 +186,11 @@ def parse_config(data: Any, source: str = CONFIG_FILE) -> MonorepoConfig:
     for key in _WORKSPACE_KEYS:
         where = f"{source}: workspaces.{key}"
         if key not in ws or ws[key] is None:
-            if key == "dev":
+            if key in _OPTIONAL_WORKSPACES:
                 continue
             raise UserError(f"{where}: missing; set it to the https:// URL of the {key} workspace")
         hosts[key] = normalize_host(_check_str(ws[key], where), where)
+    hosts["separate_test"] = hosts.pop("test", None)
     values["workspaces"] = Workspaces(**hosts)
 
     if "catalogs" in data:

@@ -505,7 +505,8 @@ def _check_structure(bundle: LoadedBundle) -> list[Problem]:
 
 
 def _check_hosts(bundle: LoadedBundle, config: MonorepoConfig) -> list[Problem]:
-    """staging/prod/test must deploy to the workspaces of monorepo.yml (test: staging's)."""
+    """staging/prod/test must deploy to the workspaces of monorepo.yml (test: workspaces.test,
+    or staging's when it is not set)."""
     base = bundle.base
     assert base is not None
     root_file = bundle.root_file
@@ -513,14 +514,15 @@ def _check_hosts(bundle: LoadedBundle, config: MonorepoConfig) -> list[Problem]:
     expected = {
         "staging": (config.workspaces.staging, "workspaces.staging"),
         "prod": (config.workspaces.prod, "workspaces.prod"),
-        "test": (config.workspaces.test, "workspaces.staging"),
+        "test": (config.workspaces.test, f"workspaces.{config.workspaces.test_env}"),
     }
     if config.workspaces.dev:
         expected["dev"] = (config.workspaces.dev, "workspaces.dev")
     out = []
     for tname, (want, source) in expected.items():
         want_norm = workspace_host(want)
-        note = "; test runs in the staging workspace" if tname == "test" else ""
+        shared = tname == "test" and config.workspaces.test_env == "staging"
+        note = "; test runs in the staging workspace" if shared else ""
         if tname not in targets:
             if tname == "dev":
                 continue
