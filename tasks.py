@@ -199,3 +199,15 @@ def update_projects(c, project=None, base=None, check=False, dry_run=False, sync
         echo(line)
     if result.exit_code:
         raise Exit(code=result.exit_code)
+
+
+@task(help={"format": "table (default) or json."})
+@user_errors
+def list_projects(c, format="table"):
+    """List every project: template version, up to date or behind, main answers, CI sync."""
+    import sys
+
+    from monostack.listing import list_projects as listing
+    from monostack.listing import render_listing
+
+    sys.stdout.write(render_listing(listing(ROOT), format))

@@ -221,7 +221,7 @@ def update_projects(
     config = load_config(root)
     current = load_template(root / TEMPLATE_DIR)
     # the current template is the new base: in the object database (and kept) before use
-    current_tree = basetree.record_template_tree(root) if mode == "apply" else _tree_id(root)
+    current_tree = basetree.record_template_tree(root) if mode == "apply" else current_tree_id(root)
     base_tree = basetree.resolve_base(root, base) if base else None
     cache: dict[str, StackTemplate] = {}
     plans = [
@@ -255,7 +255,7 @@ def update_projects(
     return result
 
 
-def _tree_id(root: Path) -> str:
+def current_tree_id(root: Path) -> str:
     """The current template's tree id without keeping anything (for --check / --dry-run)."""
     clean = _clean_template(root)
     if clean is not None:
