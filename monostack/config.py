@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monostack.errors import UserError
+from monostack.errors import UserError, located
 from monostack.yamlutil import load_yaml_file
 
 CONFIG_FILE = "monorepo.yml"
@@ -165,6 +165,11 @@ def _unknown_keys(data: dict, allowed: tuple[str, ...] | dict, where: str) -> No
 
 def parse_config(data: Any, source: str = CONFIG_FILE) -> MonorepoConfig:
     """Validate parsed YAML data and build the config; raise UserError on the first fault."""
+    with located(source):
+        return _parse_config(data, source)
+
+
+def _parse_config(data: Any, source: str) -> MonorepoConfig:
     data = _check_mapping(data, source)
     _unknown_keys(data, _TOP_LEVEL, source)
     for key in _REQUIRED:
@@ -221,7 +226,8 @@ def load_config(root: Path) -> MonorepoConfig:
     path = Path(root) / CONFIG_FILE
     if not path.is_file():
         raise UserError(
-            f"{path}: not found; run monostack from the monorepo root (where {CONFIG_FILE} lives)"
+            f"{path}: not found; run monostack from the monorepo root (where {CONFIG_FILE} lives)",
+            file=str(path),
         )
     data = load_yaml_file(path, CONFIG_FILE)  # messages name it as users know it
     return parse_config(data, str(CONFIG_FILE))

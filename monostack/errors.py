@@ -6,18 +6,33 @@ exit and no traceback. Every other exception is a bug in monostack and keeps its
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class UserError(Exception):
-    """Bad input: a message that names the file, field or value, and what to do about it."""
+    """Bad input: a message that names the file, field or value, and what to do about it.
 
-    def __init__(self, message: str) -> None:
+    ``file`` and ``line`` say where, when a file is at fault: the message starts with them
+    (``monorepo.yml:3: ...``) for the one-line ``error:`` output, and checks turn them into a
+    finding's fields (see :attr:`detail`) instead of reading them back from the text.
+    """
+
+    def __init__(self, message: str, *, file: str = "", line: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.file = file
+        self.line = line
 
     def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message
+
+    @property
+    def detail(self) -> str:
+        """The message without the leading ``file:line: `` or ``file: `` it was built with."""
+        for prefix in (f"{self.file}:{self.line}: ", f"{self.file}: "):
+            if self.file and self.message.startswith(prefix):
+                return self.message[len(prefix) :]
         return self.message
 
 
@@ -27,15 +42,12 @@ def not_utf8(exc: UnicodeDecodeError | None = None) -> str:
     return f"not UTF-8 text{why}; save it as UTF-8"
 
 
-def message_location(message: str, root: Path | None = None) -> tuple[str, int | None]:
-    """Where a UserError message says the problem is: ``/abs/x.yml:12: ...`` -> ("x.yml", 12)
-    with ``root`` stripped from the path; ("", None) when the message names no file."""
-    match = re.match(r"^(.+?):(\d+): ", message) or re.match(r"^(\S*[/.]\S*?): ", message)
-    if match is None:
-        return "", None
-    file = match.group(1)
-    if root is not None:
-        for base in (f"{root}/", f"{Path(root).resolve()}/"):
-            file = file.removeprefix(base)
-    line = int(match.group(2)) if match.lastindex and match.lastindex >= 2 else None
-    return file, line
+@contextmanager
+def located(file: str) -> Iterator[None]:
+    """Give a UserError raised inside the block ``file`` as its location, unless it has one."""
+    try:
+        yield
+    except UserError as exc:
+        if exc.file:
+            raise
+        raise UserError(exc.message, file=file, line=exc.line) from None

@@ -27,10 +27,6 @@ def status(result: CaseResult) -> str:
     return "FAIL" if result.failed else "PASS"
 
 
-def count(results: Sequence[CaseResult], severity: str) -> int:
-    return sum(1 for r in results for f in r.findings if f.severity == severity)
-
-
 def summary_line(results: Sequence[CaseResult], title: str) -> str:
     """``test-all: 52 cases, 0 failed, 1 skipped``."""
     failed = sum(1 for r in results if r.failed)

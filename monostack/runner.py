@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from monostack.checks import ERROR, MONOREPO, CaseResult, Finding
 from monostack.checks.ci_files import YAMLLINT_FILES, ZIZMOR_FILES
+from monostack.config import CONFIG_FILE, MonorepoConfig
 from monostack.errors import UserError
 from monostack.projects import PROJECTS_DIR, TEMPLATE_DIR, Project, discover_projects
 
@@ -92,13 +93,6 @@ def select(root: Path, names: list[str] | None, changed_since: str | None) -> Se
     return Selection(chosen, everything, reason, named, paths)
 
 
-def select_projects(
-    root: Path, names: list[str] | None, changed_since: str | None
-) -> list[Project]:
-    """The projects to check: see :func:`select`."""
-    return select(root, names, changed_since).projects
-
-
 def parse_jobs(value: Any) -> int | None:
     """``--jobs``: None/"" means automatic, otherwise a whole number >= 1."""
     if value is None or value == "":
@@ -133,11 +127,11 @@ def _entry_point(check: str, entry: tuple[str, str] | None = None):
 
 def _crash_case(check: str, exc: BaseException, seconds: float) -> CaseResult:
     if isinstance(exc, UserError):
-        message = exc.message
+        finding = Finding.from_error(check, MONOREPO, exc)
     else:
         text = str(exc).strip() or "(no message)"
         message = f"check crashed: {type(exc).__name__}: {text}"
-    finding = Finding(check, MONOREPO, "", None, ERROR, message)
+        finding = Finding(check, MONOREPO, "", None, ERROR, message)
     return CaseResult(check=check, case=MONOREPO, findings=[finding], seconds=seconds)
 
 
@@ -150,8 +144,11 @@ def run_one(
     entry: tuple[str, str] | None = None,
     tick: Callable[[int, int], None] | None = None,
     extra: Any = None,
+    config: MonorepoConfig | None = None,
 ) -> list[CaseResult]:
     """Run one check; any exception becomes an error case instead of escaping.
+
+    ``config`` is ``monorepo.yml``, loaded once per run by :func:`run_checks` (lint needs none).
 
     ``entry`` is the (module, function) to call; worker processes get it from the parent so
     they call the same function whatever the process start method. ``tick(done, total)``
@@ -165,13 +162,13 @@ def run_one(
             return list(fn(root, projects, jobs=jobs))
         if check == RENDER_MATRIX:
             if tick is not None and "progress" in inspect.signature(fn).parameters:
-                return list(fn(root, jobs=jobs, progress=tick))
-            return list(fn(root, jobs=jobs))
+                return list(fn(root, jobs=jobs, progress=tick, config=config))
+            return list(fn(root, jobs=jobs, config=config))
         if check == BUNDLE_VALIDATE:
-            return list(fn(root, projects, online=online))
+            return list(fn(root, projects, online=online, config=config))
         if check == EXTRA:
             return list(fn(extra, jobs=jobs))
-        findings = list(fn(root))
+        findings = list(fn(root, config=config))
         return [
             CaseResult(
                 check=check,
@@ -303,13 +300,12 @@ def _detail(check: str, selection: Selection, jobs: int | None) -> str:
     return ""
 
 
-def _extra_plan(root: Path, selection: Selection):
+def _extra_plan(root: Path, selection: Selection, config: MonorepoConfig):
     """What the team's checks will run; a UserError (bad declaration, a command that cannot
     start) comes before anything runs."""
     from monostack.checks.extra import load_extra_checks, plan_extra_checks
-    from monostack.config import load_config
 
-    checks = load_extra_checks(root, load_config(root).extra_checks)
+    checks = load_extra_checks(root, config.extra_checks)
     named = list(selection.named)
     return plan_extra_checks(root, checks, selection.projects, named, selection.changed)
 
@@ -336,12 +332,16 @@ def run_checks(
     if jobs is not None and jobs < 1:
         raise UserError(f"--jobs {jobs}: expected a whole number of processes, 1 or more")
     selection = select(root, names, changed_since)
-    extra = _extra_plan(root, selection) if EXTRA in ordered else None
+    config, config_case = _load_config_once(root, ordered[0])
+    extra = _extra_plan(root, selection, config) if EXTRA in ordered and config else None
     done: dict[str, list[CaseResult]] = {}
     todo = []
     for check in ordered:
         if check == RENDER_MATRIX and not selection.everything:
             done[check] = _skipped_render_matrix(selection.reason)
+        elif config is None and check != LINT:
+            reason = f"{CONFIG_FILE} is invalid (reported under {ordered[0]} / {CONFIG_FILE})"
+            done[check] = [CaseResult(check=check, case=MONOREPO, skipped=reason)]
         elif check == EXTRA and not extra.invocations:
             done[check] = list(extra.skipped)  # nothing to run (none declared, none selected)
         else:
@@ -349,7 +349,9 @@ def run_checks(
 
     parallel = len(todo) > 1 and jobs != 1
     # Start the worker processes before the progress display starts its refresh thread.
-    pools, futures = _submit(todo, root, selection, online, jobs, extra) if parallel else ([], {})
+    pools, futures = (
+        _submit(todo, root, selection, online, jobs, extra, config) if parallel else ([], {})
+    )
     try:
         with make_progress(progress) as bar:
             if parallel:
@@ -371,13 +373,14 @@ def run_checks(
                         jobs,
                         tick=lambda n, total, check=check: bar.advance(check, n, total),
                         extra=extra,
+                        config=config,
                     )
                     bar.done(check, done[check], time.perf_counter() - start)
     finally:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    ordered_results: list[CaseResult] = []
+    ordered_results: list[CaseResult] = [config_case] if config_case else []
     for check in ordered:  # the team's checks come sorted by check, then case
         ordered_results.extend(done[check] if check == EXTRA else sorted(done[check], key=_case))
     return ordered_results
@@ -387,7 +390,19 @@ def _case(result: CaseResult) -> str:
     return result.case
 
 
-def _submit(todo, root, selection, online, jobs, extra=None):
+def _load_config_once(root: Path, check: str) -> tuple[MonorepoConfig | None, CaseResult | None]:
+    """``monorepo.yml`` for every check of the run; when it is invalid, the one case that says
+    so (under the first check), and None, so the checks that need it are skipped."""
+    from monostack.config import load_config
+
+    try:
+        return load_config(root), None
+    except UserError as exc:
+        finding = Finding.from_error(check, MONOREPO, exc, root)
+        return None, CaseResult(check=check, case=CONFIG_FILE, findings=[finding])
+
+
+def _submit(todo, root, selection, online, jobs, extra=None, config=None):
     """Start one worker process per check.
 
     Each check gets its own single-process pool, so a worker that dies (killed, out of memory)
@@ -405,7 +420,15 @@ def _submit(todo, root, selection, online, jobs, extra=None):
         pools.append(pool)
         entry = _ENTRY_POINTS[check]
         future = pool.submit(
-            run_one, check, root, selection.projects, online, jobs, entry, extra=extra
+            run_one,
+            check,
+            root,
+            selection.projects,
+            online,
+            jobs,
+            entry,
+            extra=extra,
+            config=config,
         )
         futures[future] = (check, time.perf_counter())
     return pools, futures

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from monostack.errors import UserError, not_utf8
+from monostack.errors import UserError, located, not_utf8
 from monostack.yamlutil import load_yaml_file, load_yaml_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -153,7 +153,9 @@ class StackTemplate:
                 )
             return compiled(**context)
         except Exception as exc:  # TemplateError, or what the expression raised (1/0, ...)
-            raise UserError(f"{self.stack_file}: {where}: {expr!r}: {_why(exc)}") from None
+            raise UserError(
+                f"{self.stack_file}: {where}: {expr!r}: {_why(exc)}", file=self.stack_file
+            ) from None
 
     def _render_string(self, text: str, context: Mapping[str, Any], where: str) -> str:
         try:
@@ -323,7 +325,9 @@ class StackTemplate:
                 except Exception as exc:  # a TemplateError, or raised by template code
                     line = getattr(exc, "lineno", None) or _template_line(exc, source_path)
                     loc = f"{source_path}:{line}" if line else str(source_path)
-                    raise UserError(f"{loc}: template error: {_why(exc)}") from None
+                    raise UserError(
+                        f"{loc}: template error: {_why(exc)}", file=str(source_path), line=line
+                    ) from None
                 data = text.encode("utf-8")
             elif self.files is not None:
                 data = self.files[f"{part}/{src}"]
@@ -332,7 +336,8 @@ class StackTemplate:
             if dest in tree:
                 raise UserError(
                     f"{source_path}: renders to {dest!r}, which another template file also "
-                    "renders to; make the file names or their conditions distinct"
+                    "renders to; make the file names or their conditions distinct",
+                    file=str(source_path),
                 )
             tree[dest] = data
             if sources is not None:
@@ -493,7 +498,8 @@ def load_template(root: Path) -> StackTemplate:
     path = root / STACK_FILE
     if not path.is_file():
         raise UserError(f"{path}: not found; the stack template needs a {STACK_FILE}")
-    return _parse_template(root, load_yaml_file(path), None)
+    with located(str(path)):
+        return _parse_template(root, load_yaml_file(path), None)
 
 
 def load_template_files(root: Path, files: Mapping[str, bytes]) -> StackTemplate:
@@ -507,7 +513,8 @@ def load_template_files(root: Path, files: Mapping[str, bytes]) -> StackTemplate
         text = files[STACK_FILE].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: {not_utf8(exc)}") from None
-    return _parse_template(root, load_yaml_text(text, str(path)), dict(files))
+    with located(str(path)):
+        return _parse_template(root, load_yaml_text(text, str(path)), dict(files))
 
 
 def _parse_template(root: Path, data: Any, files: dict[str, bytes] | None) -> StackTemplate:

@@ -37,12 +37,14 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool 
 StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def yaml_error_message(exc: yaml.YAMLError, source: str) -> str:
+def yaml_error(exc: yaml.YAMLError, source: str) -> UserError:
+    """``<source>:<line>: invalid YAML: <problem>``, with the file and line as fields."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     if mark is not None:
-        return f"{source}:{mark.line + 1}: invalid YAML: {problem}"
-    return f"{source}: invalid YAML: {problem}"
+        line = mark.line + 1
+        return UserError(f"{source}:{line}: invalid YAML: {problem}", file=source, line=line)
+    return UserError(f"{source}: invalid YAML: {problem}", file=source)
 
 
 def load_yaml_text(text: str, source: str) -> Any:
@@ -50,7 +52,7 @@ def load_yaml_text(text: str, source: str) -> Any:
     try:
         return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise UserError(yaml_error_message(exc, source)) from None
+        raise yaml_error(exc, source) from None
 
 
 def load_yaml_file(path: Path, source: str | None = None) -> Any:
@@ -59,7 +61,7 @@ def load_yaml_file(path: Path, source: str | None = None) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(f"{source}: {not_utf8(exc)}") from None
+        raise UserError(f"{source}: {not_utf8(exc)}", file=source) from None
     return load_yaml_text(text, source)
 
 

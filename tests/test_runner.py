@@ -13,7 +13,7 @@ import pytest
 from monostack import runner
 from monostack.checks import ERROR, MONOREPO, WARNING, CaseResult, Finding
 from monostack.errors import UserError
-from monostack.runner import parse_jobs, run_checks, select, select_projects
+from monostack.runner import parse_jobs, run_checks, select
 from tests.conftest import assert_user_error, git_status, invoke, root_of
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -55,23 +55,23 @@ def three(repo: git.Repo) -> git.Repo:
 
 
 def test_no_option_selects_every_project_in_directory_order(three):
-    assert names_of(select_projects(root_of(three), None, None)) == ["Gamma-Ray", "alpha", "beta"]
-    assert names_of(select_projects(root_of(three), [], None)) == ["Gamma-Ray", "alpha", "beta"]
+    assert names_of(select(root_of(three), None, None).projects) == ["Gamma-Ray", "alpha", "beta"]
+    assert names_of(select(root_of(three), [], None).projects) == ["Gamma-Ray", "alpha", "beta"]
 
 
 def test_select_by_name_or_directory(three):
     root = root_of(three)
-    assert names_of(select_projects(root, ["beta"], None)) == ["beta"]
-    assert names_of(select_projects(root, ["Gamma-Ray"], None)) == ["Gamma-Ray"]
-    assert names_of(select_projects(root, ["Gamma_Ray"], None)) == ["Gamma-Ray"]
-    assert names_of(select_projects(root, ["projects/alpha/"], None)) == ["alpha"]
+    assert names_of(select(root, ["beta"], None).projects) == ["beta"]
+    assert names_of(select(root, ["Gamma-Ray"], None).projects) == ["Gamma-Ray"]
+    assert names_of(select(root, ["Gamma_Ray"], None).projects) == ["Gamma-Ray"]
+    assert names_of(select(root, ["projects/alpha/"], None).projects) == ["alpha"]
     # repeated and overlapping names give each project once, in directory order
-    assert names_of(select_projects(root, ["beta", "alpha", "beta"], None)) == ["alpha", "beta"]
+    assert names_of(select(root, ["beta", "alpha", "beta"], None).projects) == ["alpha", "beta"]
 
 
 def test_unknown_project_name_lists_the_known_ones(three):
     with pytest.raises(UserError) as info:
-        select_projects(root_of(three), ["alpha", "delta"], None)
+        select(root_of(three), ["alpha", "delta"], None)
     message = info.value.message
     assert "--project 'delta'" in message
     assert "Gamma-Ray, alpha, beta" in message
@@ -79,7 +79,7 @@ def test_unknown_project_name_lists_the_known_ones(three):
 
 def test_unknown_project_name_without_any_project(repo):
     with pytest.raises(UserError, match="none yet in projects/"):
-        select_projects(root_of(repo), ["alpha"], None)
+        select(root_of(repo), ["alpha"], None)
 
 
 # -- selection by --changed-since, with a real git history --------------------------------------
@@ -105,7 +105,7 @@ def test_uncommitted_edit_and_untracked_new_project_are_selected(three):
     root = root_of(three)
     (root / "projects/Gamma_Ray/src/train.py").write_text("changed\n", encoding="utf-8")
     add_project(root, "delta")  # untracked
-    assert names_of(select_projects(root, None, "main")) == ["Gamma-Ray", "delta"]
+    assert names_of(select(root, None, "main").projects) == ["Gamma-Ray", "delta"]
 
 
 def test_ignored_files_do_not_select_a_project(three):
@@ -113,7 +113,7 @@ def test_ignored_files_do_not_select_a_project(three):
     (root / ".gitignore").write_text("*.log\n", encoding="utf-8")
     commit_all(three, "ignore logs")
     (root / "projects/alpha/run.log").write_text("noise\n", encoding="utf-8")
-    assert select_projects(root, None, "HEAD") == []
+    assert select(root, None, "HEAD").projects == []
 
 
 @pytest.mark.parametrize(
@@ -148,23 +148,23 @@ def test_root_ci_and_docs_changes_select_no_project(three):
     (root / "README.md").write_text("docs\n", encoding="utf-8")
     (root / "projects/NOTES.md").write_text("not a project\n", encoding="utf-8")
     (root / "stack_template_notes.txt").write_text("not the template\n", encoding="utf-8")
-    assert select_projects(root, None, "main") == []
+    assert select(root, None, "main").projects == []
 
 
 def test_project_and_changed_since_intersect(three):
     root = root_of(three)
     (root / "projects/alpha/src/train.py").write_text("v2\n", encoding="utf-8")
     (root / "projects/beta/src/train.py").write_text("v2\n", encoding="utf-8")
-    assert names_of(select_projects(root, ["beta", "Gamma-Ray"], "main")) == ["beta"]
-    assert select_projects(root, ["Gamma_Ray"], "main") == []
+    assert names_of(select(root, ["beta", "Gamma-Ray"], "main").projects) == ["beta"]
+    assert select(root, ["Gamma_Ray"], "main").projects == []
     # an unknown name is still an error, even when nothing changed
     with pytest.raises(UserError, match="'nope'"):
-        select_projects(root, ["nope"], "main")
+        select(root, ["nope"], "main")
 
 
 def test_bad_ref_is_a_clear_error(three):
     with pytest.raises(UserError) as info:
-        select_projects(root_of(three), None, "origin/main")
+        select(root_of(three), None, "origin/main")
     assert "--changed-since 'origin/main'" in info.value.message
 
 
@@ -187,12 +187,12 @@ def fake_lint(root, projects, jobs=None):
     return [CaseResult("lint", p.name, [], 0.01) for p in reversed(projects)]
 
 
-def fake_render_matrix(root, jobs=None):
+def fake_render_matrix(root, jobs=None, config=None):
     note = Finding("render-matrix", MONOREPO, "", None, WARNING, f"jobs={jobs} pid={os.getpid()}")
     return [CaseResult("render-matrix", f"combo-{i}", [note], 0.01) for i in (2, 0, 1)]
 
 
-def fake_bundle_validate(root, projects, online=False):
+def fake_bundle_validate(root, projects, online=False, config=None):
     bad = Finding("bundle-validate", "beta", "projects/beta/databricks.yml", 1, ERROR, "bad")
     out = []
     for p in projects:
@@ -203,7 +203,7 @@ def fake_bundle_validate(root, projects, online=False):
     return out
 
 
-def fake_sync_findings(root):
+def fake_sync_findings(root, config=None):
     return [Finding("sync-workflows", "alpha", ".github/workflows/alpha-ci.yml", None, ERROR, "x")]
 
 
@@ -297,10 +297,29 @@ def test_a_worker_process_that_dies_fails_only_its_check(three, fakes):
 def test_a_user_error_inside_a_check_is_reported_as_its_message(three, monkeypatch, fakes):
     monkeypatch.setattr(
         "tests.test_runner.fake_sync_findings",
-        lambda root: (_ for _ in ()).throw(UserError("monorepo.yml: cloud: pick one")),
+        lambda root, config=None: (_ for _ in ()).throw(UserError("monorepo.yml: cloud: pick one")),
     )
     results = run_checks(root_of(three), ["lint", "sync-workflows"], jobs=1, progress=None)
     assert results[-1].errors[0].message == "monorepo.yml: cloud: pick one"
+
+
+def test_a_bad_monorepo_yml_is_reported_once_and_the_checks_needing_it_skip(repo, monkeypatch):
+    """test-all with `cloud: mars`: one finding, with file and line, whatever the checks."""
+    root = root_of(repo)
+    add_project(root, "alpha")
+    config = root / "monorepo.yml"
+    config.write_text(config.read_text().replace("cloud: azure", "cloud: mars"))
+    monkeypatch.setitem(runner._ENTRY_POINTS, "lint", ("tests.test_runner", "fake_lint"))
+    checks = ["lint", "render-matrix", "bundle-validate", "sync-workflows"]
+    results = run_checks(root, checks, jobs=1, progress=None)
+    found = [(r.check, r.case, f) for r in results for f in r.findings]
+    assert len(found) == 1, found
+    check, case, finding = found[0]
+    assert (check, case, finding.file) == ("lint", "monorepo.yml", "monorepo.yml")
+    assert "'mars' is not allowed" in finding.message
+    assert not finding.message.startswith("monorepo.yml")  # the reporter adds the location
+    skipped = {r.check for r in results if r.skipped}
+    assert skipped == {"render-matrix", "bundle-validate", "sync-workflows"}
 
 
 def test_render_matrix_is_skipped_when_template_and_tool_are_unchanged(three, fakes):

@@ -8,6 +8,11 @@ render-matrix combination), each holding :class:`Finding` lines. One reporter
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monostack.errors import UserError
 
 ERROR = "error"
 WARNING = "warning"
@@ -33,9 +38,23 @@ class Finding:
         return (self.file, self.line or 0, self.severity, self.message)
 
     def location(self) -> str:
+        """``file:line``, ``file`` or "": the one place a finding's location is formatted."""
         if not self.file:
             return ""
         return f"{self.file}:{self.line}" if self.line else self.file
+
+    @classmethod
+    def from_error(
+        cls, check: str, project: str, exc: UserError, root: Path | None = None
+    ) -> Finding:
+        """An error finding for a UserError, its file (relative to ``root``) and line as fields."""
+        file = exc.file
+        if file and root is not None:
+            for base in (Path(root), Path(root).resolve()):
+                if Path(file).is_absolute() and Path(file).is_relative_to(base):
+                    file = Path(file).relative_to(base).as_posix()
+                    break
+        return cls(check, project, file, exc.line, ERROR, exc.detail)
 
 
 @dataclass

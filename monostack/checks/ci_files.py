@@ -86,10 +86,6 @@ def schema_for(path: str) -> str | None:
     return None
 
 
-def is_github_workflow(path: str) -> bool:
-    return schema_for(path) == GITHUB_WORKFLOWS
-
-
 # ------------------------------------------------------------------------------- YAML parsing
 def _clip(text: str) -> str:
     text = " ".join(str(text).split())

@@ -31,7 +31,7 @@ from monostack.checks.ci_files import (
     yamllint_findings,
     yamllint_setup,
 )
-from monostack.errors import UserError, message_location, not_utf8
+from monostack.errors import UserError, not_utf8
 from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR, Project
 
 CHECK = "lint"
@@ -66,7 +66,6 @@ def run_lint(root: Path, projects: list[Project], jobs: int | None = None) -> li
                 project_findings = _yamllint_items(root, items, setup)
             mono.findings += check_ci_files(root_ci_files(root), MONOREPO, CHECK, root, setup)
             mono.findings += template_findings(root / TEMPLATE_DIR, root)
-            mono.findings += config_findings(root)
             if pending is not None:
                 project_findings = [f for future in pending for f in future.result()]
         finally:
@@ -327,21 +326,6 @@ def template_findings(template_root: Path, root: Path) -> list[Finding]:
     return findings
 
 
-def config_findings(root: Path) -> list[Finding]:
-    """``monorepo.yml`` loads and validates (every other check needs it)."""
-    from monostack.config import CONFIG_FILE, load_config
-
-    try:
-        load_config(root)
-    except UserError as exc:
-        return [
-            Finding(
-                CHECK, MONOREPO, CONFIG_FILE, message_location(exc.message)[1], ERROR, exc.message
-            )
-        ]
-    return []
-
-
 def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Finding]:
     """``stack.yml`` loads, and its ``when``/``default``/``skip`` expressions compile."""
     import jinja2
@@ -355,7 +339,7 @@ def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Findi
     try:
         template = load_template(template_root)
     except UserError as exc:
-        return [Finding(CHECK, MONOREPO, rel, message_location(exc.message)[1], ERROR, exc.message)]
+        return [Finding.from_error(CHECK, MONOREPO, exc, root)]
     try:
         tree = compose_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:  # pragma: no cover - load_template already parsed it

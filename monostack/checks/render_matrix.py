@@ -36,7 +36,7 @@ from monostack.checks.ci_files import (
     zizmor_scan,
 )
 from monostack.config import CICD_PLATFORMS, CLOUDS, MonorepoConfig, load_config
-from monostack.errors import UserError, message_location
+from monostack.errors import UserError
 from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR
 from monostack.template import TEMPLATE_SUFFIX
 
@@ -229,8 +229,7 @@ def check_combination(
         state = _worker(Path(root), run)
         project_tree, monorepo_tree, sources = state.render(answers, config, prefix)
     except UserError as exc:
-        file, line = message_location(exc.message, Path(root))
-        findings.append(Finding(CHECK, case, file, line, ERROR, exc.message))
+        findings.append(Finding.from_error(CHECK, case, exc, Path(root)))
         return findings, workflows, time.perf_counter() - start
     files = {prefix + rel: data for rel, data in project_tree.items()}
     for rel, data in monorepo_tree.items():
@@ -302,24 +301,22 @@ def run_render_matrix(
     root: Path,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    config: MonorepoConfig | None = None,
 ) -> list[CaseResult]:
     """One :class:`CaseResult` per combination, in :func:`matrix_combinations` order.
 
     ``jobs`` worker processes (default: one per CPU; 1 = in this process). ``progress`` is
     called with (done, total) as combinations finish. A template or ``monorepo.yml`` that
-    cannot load gives a single failed case.
+    cannot load gives a single failed case; ``config``: ``monorepo.yml`` already loaded.
     """
     from monostack.template import load_template
 
     root = Path(root)
     try:
-        config = load_config(root)
+        config = config if config is not None else load_config(root)
         combos = matrix_combinations(_deterministic(load_template(root / TEMPLATE_DIR)), config)
     except UserError as exc:
-        file, line = message_location(exc.message, root)
-        return [
-            CaseResult(CHECK, MONOREPO, [Finding(CHECK, MONOREPO, file, line, ERROR, exc.message)])
-        ]
+        return [CaseResult(CHECK, MONOREPO, [Finding.from_error(CHECK, MONOREPO, exc, root)])]
     if not combos:
         message = "stack.yml has no valid combination of answers; check its parameters' choices"
         return [

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monostack.checks import ERROR, MONOREPO, Finding
+from monostack.config import MonorepoConfig
 from monostack.errors import UserError, not_utf8
 from monostack.projects import PROJECTS_DIR, discover_projects
 from monostack.treeio import apply_changes
@@ -112,11 +113,12 @@ def _copy(path: str, twin: Source) -> str:
     )
 
 
-def plan_sync(root: Path, force: bool = False) -> SyncPlan:
-    """Compare what the sources want in the root with what is there. Writes nothing."""
+def plan_sync(root: Path, force: bool = False, config: MonorepoConfig | None = None) -> SyncPlan:
+    """Compare what the sources want in the root with what is there. Writes nothing.
+    ``config``: ``monorepo.yml`` when the caller has loaded it already."""
     root = Path(root)
     projects = discover_projects(root)
-    sources = collect_sources(root, projects)
+    sources = collect_sources(root, projects, config)
     existing = scan_root(root)
     plan = SyncPlan()
     by_name: dict[str, list[Source]] = {}
@@ -324,12 +326,12 @@ def sync_workflows(
     return SyncResult(plan=plan, mode=mode, applied=applied)
 
 
-def sync_findings(root: Path) -> list[Finding]:
+def sync_findings(root: Path, config: MonorepoConfig | None = None) -> list[Finding]:
     """For ``invoke test-all``: an error per conflict and per pending change; none when in sync."""
     try:
-        plan = plan_sync(Path(root))
+        plan = plan_sync(Path(root), config=config)
     except UserError as exc:
-        return [Finding(CHECK_NAME, MONOREPO, "", None, ERROR, exc.message)]
+        return [Finding.from_error(CHECK_NAME, MONOREPO, exc, Path(root))]
     findings = [
         Finding(CHECK_NAME, c.project, c.file, c.line, ERROR, c.message) for c in plan.conflicts
     ]

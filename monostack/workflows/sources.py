@@ -13,7 +13,7 @@ from pathlib import Path
 
 from monostack.checks import MONOREPO
 from monostack.checks.ci_files import is_yaml
-from monostack.config import load_config
+from monostack.config import MonorepoConfig, load_config
 from monostack.errors import UserError
 from monostack.projects import TEMPLATE_DIR, Project, discover_projects
 from monostack.template import MONOREPO_PART, TEMPLATE_SUFFIX, load_template
@@ -74,9 +74,11 @@ def _template_origin(root: Path, rel: str) -> str:
     return base  # the path itself was rendered from a templated name
 
 
-def monorepo_sources(root: Path) -> list[Source]:
-    """The monorepo part of the template, rendered with ``monorepo.yml``."""
-    tree = load_template(root / TEMPLATE_DIR).render_monorepo(load_config(root))
+def monorepo_sources(root: Path, config: MonorepoConfig | None = None) -> list[Source]:
+    """The monorepo part of the template, rendered with ``monorepo.yml`` (``config``: already
+    loaded)."""
+    config = config if config is not None else load_config(root)
+    tree = load_template(root / TEMPLATE_DIR).render_monorepo(config)
     found = []
     for rel, data in sorted(tree.items()):
         top = rel.split("/", 1)[0]
@@ -90,10 +92,12 @@ def monorepo_sources(root: Path) -> list[Source]:
     return found
 
 
-def collect_sources(root: Path, projects: list[Project] | None = None) -> list[Source]:
+def collect_sources(
+    root: Path, projects: list[Project] | None = None, config: MonorepoConfig | None = None
+) -> list[Source]:
     """Every file sync wants in the root, monorepo part first, then projects by directory."""
     root = Path(root)
-    sources = monorepo_sources(root)
+    sources = monorepo_sources(root, config)
     for project in discover_projects(root) if projects is None else projects:
         sources.extend(project_sources(project))
     return sources
