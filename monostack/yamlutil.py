@@ -37,14 +37,19 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool 
 StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def yaml_error(exc: yaml.YAMLError, source: str) -> UserError:
-    """``<source>:<line>: invalid YAML: <problem>``, with the file and line as fields."""
+def yaml_error_message(exc: yaml.YAMLError, source: str) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     if mark is not None:
-        line = mark.line + 1
-        return UserError(f"{source}:{line}: invalid YAML: {problem}", file=source, line=line)
-    return UserError(f"{source}: invalid YAML: {problem}", file=source)
+        return f"{source}:{mark.line + 1}: invalid YAML: {problem}"
+    return f"{source}: invalid YAML: {problem}"
+
+
+def yaml_error(exc: yaml.YAMLError, source: str) -> UserError:
+    """:func:`yaml_error_message` as a UserError with the file and line as fields."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    return UserError(yaml_error_message(exc, source), file=source, line=line)
 
 
 def load_yaml_text(text: str, source: str) -> Any:

@@ -942,7 +942,7 @@ def test_sync_findings_for_test_all(alpha):
 
     (root / "monorepo.yml").write_text("cloud: mars\n")
     (finding,) = sync_findings(root)
-    assert finding.project == MONOREPO and "monorepo.yml" in finding.message
+    assert finding.project == MONOREPO and finding.file == "monorepo.yml"
 
 
 def test_help_documents_the_options(repo):
