@@ -22,6 +22,7 @@ CICD_PLATFORMS = (
     "github_actions",
     "github_actions_for_github_enterprise_servers",
     "azure_devops",
+    "gitlab",
 )
 
 # Host placeholders per cloud, as the upstream stack suggests them.

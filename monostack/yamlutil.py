@@ -37,6 +37,22 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool 
 StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+class GitLabLoader(StrictLoader):
+    """StrictLoader that also reads GitLab's ``!reference [job, key]`` tag (as its list), as
+    GitLab itself does: GitLab CI files may use it anywhere a value goes."""
+
+
+def _construct_reference(loader: GitLabLoader, node: yaml.Node) -> list:
+    if not isinstance(node, yaml.SequenceNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!reference needs a list such as [.job, script]", node.start_mark
+        )
+    return loader.construct_sequence(node, deep=True)
+
+
+GitLabLoader.add_constructor("!reference", _construct_reference)
+
+
 def yaml_error_message(exc: yaml.YAMLError, source: str) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
@@ -52,10 +68,10 @@ def yaml_error(exc: yaml.YAMLError, source: str) -> UserError:
     return UserError(yaml_error_message(exc, source), file=source, line=line)
 
 
-def load_yaml_text(text: str, source: str) -> Any:
+def load_yaml_text(text: str, source: str, loader: type[StrictLoader] = StrictLoader) -> Any:
     """Parse YAML text; raise UserError('<source>:<line>: invalid YAML: ...') on bad input."""
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=loader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         raise yaml_error(exc, source) from None
 

@@ -52,7 +52,7 @@ def test_hosts_are_normalised(url, expected):
     [
         ({"colour": "blue"}, ["unknown key 'colour'", "allowed keys"]),
         ({"cloud": "mars"}, ["cloud", "'mars'", "azure, aws, gcp"]),
-        ({"cicd_platform": "gitlab"}, ["cicd_platform", "'gitlab'"]),
+        ({"cicd_platform": "gitlab_ci"}, ["cicd_platform", "'gitlab_ci'", "gitlab"]),
         (
             {"workspaces": {"staging": "http://s.example.com", "prod": "https://p"}},
             ["workspaces.staging", "https://"],

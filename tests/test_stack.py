@@ -1,5 +1,5 @@
 """The project part of the MLOps stack, rendered for every combination of cloud x CI platform x
-Unity Catalog x feature store (36), checked the way Databricks and CI would check it.
+Unity Catalog x feature store (48), checked the way Databricks and CI would check it.
 
 Each project is rendered in memory with the real template and written to a temp directory. The
 checkers are plain functions (``undeclared_variables``, ``missing_code_paths``, ...) so that the
@@ -34,7 +34,7 @@ PROJECT = "churn-model"
 PROJECT_DIR = "churn_model"
 PROJECT_UUID = "0b9e1c2a-5f4d-4c1e-9a7b-3d2f1e0c9b8a"
 MONITORING = "./resources/monitoring-resource.yml"
-CI_DIRS = (".github", ".azure")
+CI_DIRS = (".github", ".azure", ".gitlab")
 CONFIG = parse_config(
     {
         "cloud": "azure",
@@ -278,8 +278,8 @@ def run_project_tests(project: Path) -> subprocess.CompletedProcess:
 
 # --------------------------------------------------------------------------------------- tests
 def test_every_combination_renders_the_whole_project(cases):
-    assert len(cases) == 36
-    assert len({(c.cloud, c.cicd, c.uc, c.fs) for c in cases}) == 36
+    assert len(cases) == len(CLOUDS) * len(CICD_PLATFORMS) * 4 == 48
+    assert len({(c.cloud, c.cicd, c.uc, c.fs) for c in cases}) == len(cases)
     always = [
         "databricks.yml",
         "README.md",
@@ -516,7 +516,7 @@ def test_yaml_json_and_python_parse(cases):
         for path in files(case.path, (".py",)):
             ast.parse(path.read_text(), filename=str(path))
             counts["py"] += 1
-    assert counts["yaml"] > 36 * 5 and counts["py"] > 36 * 12
+    assert counts["yaml"] > len(cases) * 5 and counts["py"] > len(cases) * 12
 
 
 def test_notebooks_are_databricks_source_files(cases):

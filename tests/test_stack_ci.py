@@ -34,6 +34,7 @@ from tests.conftest import REPO_ROOT, VENV_BIN, invoke, root_of
 GITHUB = "github_actions"
 GHES = "github_actions_for_github_enterprise_servers"
 AZURE_DEVOPS = "azure_devops"
+GITLAB = "gitlab"
 GITHUB_PLATFORMS = (GITHUB, GHES)
 
 # Two projects rendered side by side; the second one's directory differs from its name.
@@ -54,6 +55,8 @@ AZURE_MONOREPO_FILES = (
     ".azure/devops-pipelines/monostack-setup-cicd.yml",
     ".azure/devops-pipelines/monostack-test-all.yml",
 )
+GITLAB_PROJECT_FILES = GITHUB_PROJECT_FILES
+GITLAB_MONOREPO_FILES = (".gitlab-ci.yml",)
 ADO_SOURCES = "$(Build.SourcesDirectory)/"
 TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#", "#}")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
@@ -75,6 +78,17 @@ class CiFile:
     @property
     def is_github(self) -> bool:
         return self.platform in GITHUB_PLATFORMS
+
+    @property
+    def is_gitlab(self) -> bool:
+        return self.platform == GITLAB
+
+    @property
+    def schema(self) -> str:
+        """The vendored check-jsonschema schema of the file's platform."""
+        if self.is_github:
+            return "github-workflows"
+        return "gitlab-ci" if self.is_gitlab else "azure-pipelines"
 
     @property
     def kind(self) -> str:
@@ -112,7 +126,7 @@ def _combo_id(cloud: str, platform: str, choices: Mapping[str, Any]) -> str:
 
 
 def is_ci_path(path: str) -> bool:
-    return path.startswith((".github/", ".azure/"))
+    return path.startswith((".github/", ".azure/", ".gitlab/")) or path == ".gitlab-ci.yml"
 
 
 def render_combos() -> list[Combo]:
@@ -168,7 +182,11 @@ def write_unique(files: Iterable[CiFile], base: Path) -> dict[str, list[CiFile]]
     by_path: dict[str, list[CiFile]] = defaultdict(list)
     for f in files:
         digest = hashlib.sha256(f.text.encode()).hexdigest()[:16]
-        sub = ".github/workflows" if f.is_github else ".azure/devops-pipelines"
+        sub = {
+            "github-workflows": ".github/workflows",
+            "azure-pipelines": ".azure/devops-pipelines",
+            "gitlab-ci": ".gitlab/pipelines",
+        }[f.schema]
         target = base / digest / sub / PurePosixPath(f.path).name
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +199,10 @@ def write_unique(files: Iterable[CiFile], base: Path) -> dict[str, list[CiFile]]
 def run_check_jsonschema(paths: list[str], schema: str) -> dict[str, list[str]]:
     """check-jsonschema's vendored schema over many files in one call: {path: [errors]}.
     azure-pipelines needs the non-unicode regex variant (its patterns break the default one)."""
-    extra = ["--regex-variant", "nonunicode"] if schema == "azure-pipelines" else []
+    extra = {
+        "azure-pipelines": ["--regex-variant", "nonunicode"],
+        "gitlab-ci": ["--regex-variant", "nonunicode", "--data-transform", "gitlab-ci"],
+    }.get(schema, [])
     result = subprocess.run(
         [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", f"vendor.{schema}", *extra]
         + ["--output-format", "json", *paths],
@@ -398,6 +419,41 @@ def azure_problems(f: CiFile) -> list[str]:
     return problems
 
 
+GITLAB_GLOBAL = {"default", "include", "stages", "variables", "workflow", "image", "services"}
+
+
+def _gitlab_jobs(doc: Mapping) -> Iterable[tuple[str, dict]]:
+    return [(k, v) for k, v in (doc or {}).items() if k not in GITLAB_GLOBAL]
+
+
+def gitlab_problems(f: CiFile) -> list[str]:
+    """Structural rules for one GitLab pipeline file: a project file holds only jobs named
+    after the project, each limited to changes in the project folder and working in it."""
+    doc = f.data or {}
+    problems = []
+    for job_id, job in _gitlab_jobs(doc):
+        if not job.get("image"):
+            problems.append(f"job {job_id}: no image")
+        if not f.project:
+            continue
+        if not job_id.startswith(f"{f.project}-"):
+            problems.append(f"job {job_id}: name does not start with {f.project}-")
+        group = job.get("resource_group")
+        if group is not None and f.project_dir.replace("_", "") not in group.replace("-", ""):
+            problems.append(f"job {job_id}: resource group {group!r} lacks the project name")
+        rules = job.get("rules") or []
+        if not rules:
+            problems.append(f"job {job_id}: no rules")
+        for rule in rules:
+            if rule.get("changes") != {"paths": [f"projects/{f.project_dir}/**/*"]}:
+                problems.append(f"job {job_id}: rule changes {rule.get('changes')!r}")
+        if job["script"][0] != f'cd "projects/{f.project_dir}"':
+            problems.append(f"job {job_id}: does not start in the project folder")
+    if f.project:
+        problems += [f"global keyword {k!r} in a project file" for k in GITLAB_GLOBAL & set(doc)]
+    return problems
+
+
 def _azure_jobs(doc: Mapping) -> Iterable[dict]:
     yield from doc.get("jobs") or []
     for stage in doc.get("stages") or []:
@@ -422,6 +478,12 @@ def identity_problems(files: list[CiFile]) -> list[str]:
         if f.project and not root_name.startswith(f"{f.project}-"):
             problems.append(f"{f.path}: file name does not start with {f.project}-")
         doc = f.data
+        if f.is_gitlab:  # GitLab merges everything into one pipeline: job names must be unique
+            for job_id, job in _gitlab_jobs(doc):
+                claim("job", job_id, f.path)
+                if "resource_group" in job:
+                    claim("resource group", job["resource_group"], f.path)
+            continue
         claim("name", doc.get("name"), f.path)
         if f.is_github:
             claim("concurrency group", (doc.get("concurrency") or {}).get("group"), f.path)
@@ -452,6 +514,12 @@ def test_every_combination_renders_the_ci_files_of_its_platform(combos):
                 for n, d in (("churn", "churn"), ("fraud-detect", "fraud_detect"))
                 for kind in GITHUB_PROJECT_FILES
             ] + list(GITHUB_MONOREPO_FILES)
+        elif combo.platform == GITLAB:
+            expected = [
+                f"projects/{d}/.gitlab/pipelines/{n}-{kind}.yml"
+                for n, d in (("churn", "churn"), ("fraud-detect", "fraud_detect"))
+                for kind in GITLAB_PROJECT_FILES
+            ] + list(GITLAB_MONOREPO_FILES)
         else:
             expected = [
                 f"projects/{d}/.azure/devops-pipelines/{n}-{kind}.yml"
@@ -462,10 +530,11 @@ def test_every_combination_renders_the_ci_files_of_its_platform(combos):
 
 
 def test_schemas(all_files, tmp_path):
-    """check-jsonschema's vendored github-workflows / azure-pipelines schemas, one call each."""
+    """check-jsonschema's vendored github-workflows / azure-pipelines / gitlab-ci schemas, one
+    call each."""
     problems = {}
-    for schema, github in (("github-workflows", True), ("azure-pipelines", False)):
-        written = write_unique([f for f in all_files if f.is_github == github], tmp_path / schema)
+    for schema in ("github-workflows", "azure-pipelines", "gitlab-ci"):
+        written = write_unique([f for f in all_files if f.schema == schema], tmp_path / schema)
         assert written, schema
         for path, errors in run_check_jsonschema(sorted(written), schema).items():
             for f in written[path]:
@@ -499,7 +568,10 @@ def test_structure_of_every_file(all_files):
     names and concurrency groups holding the project name."""
     problems = {}
     for f in all_files:
-        found = github_problems(f) if f.is_github else azure_problems(f)
+        if f.is_gitlab:
+            found = gitlab_problems(f)
+        else:
+            found = github_problems(f) if f.is_github else azure_problems(f)
         if found:
             problems[f"{f.combo}:{f.path}"] = found
     assert not problems, _report(problems)
@@ -512,6 +584,9 @@ def script_bodies(f: CiFile) -> Iterable[str]:
     """The shell scripts of a workflow's run steps or a pipeline's script steps."""
     if f.is_github:
         yield from (s["run"] for _, s in _steps(f.data) if "run" in s)
+    elif f.is_gitlab:  # GitLab runs before_script and script as one shell script
+        for _, job in _gitlab_jobs(f.data):
+            yield "\n".join([*job.get("before_script", []), *job["script"]])
     else:
         yield from (s["script"] for j in _azure_jobs(f.data) for s in j["steps"] if "script" in s)
 
@@ -688,6 +763,60 @@ def test_azure_devops_stages_triggers_and_credentials(combos):
             assert step_env == expected, (combo.ident, script)
 
 
+def test_gitlab_rules_commands_and_credentials(combos):
+    """Merge requests into either branch run tests and validation; pushes deploy; every job
+    authenticates with the CI/CD variables of its target's workspace."""
+    mr = [
+        f'$CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "{DEFAULT_BRANCH}"',
+        f'$CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "{RELEASE_BRANCH}"',
+    ]
+    push = '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == "{}"'
+    expected_jobs = {
+        "run-tests": {"unit-tests": mr, "integration-test": mr},
+        "bundle-ci": {"bundle-validate-staging": mr, "bundle-validate-prod": mr},
+        "bundle-cd-staging": {"bundle-deploy-staging": [push.format(DEFAULT_BRANCH)]},
+        "bundle-cd-prod": {"bundle-deploy-prod": [push.format(RELEASE_BRANCH)]},
+    }
+    gitlab = [c for c in combos if c.platform == GITLAB]
+    assert gitlab
+    for combo in gitlab:
+        by_kind = {f.kind: f.data for f in combo.files if f.project == "fraud-detect"}
+        for kind, jobs in expected_jobs.items():
+            doc = by_kind[kind]
+            assert set(doc) == {f"fraud-detect-{j}" for j in jobs}, (combo.ident, kind)
+            for short, conditions in jobs.items():
+                job = doc[f"fraud-detect-{short}"]
+                assert [r["if"] for r in job["rules"]] == conditions, (combo.ident, short)
+                commands = [c for c in job["script"] if c.startswith("databricks bundle")]
+                if short == "unit-tests":
+                    assert "python -m pip install -r test-requirements.txt" in job["script"]
+                    assert "variables" not in job and not commands
+                    continue
+                assert commands, (combo.ident, short)
+                envs = {TARGET_ENV[CLI_TARGET.search(c).group(1)] for c in commands}
+                assert len(envs) == 1, (combo.ident, short)
+                env = envs.pop()
+                host = getattr(combo.config.workspaces, env)
+                assert job["variables"] == expected_credentials(
+                    combo.cloud, env, host, lambda name: f"${name}"
+                ), (combo.ident, short)
+                assert "databricks --version" in job["before_script"]
+        deploys = [
+            by_kind[k][f"fraud-detect-bundle-deploy-{e}"]
+            for k, e in (("bundle-cd-staging", "staging"), ("bundle-cd-prod", "prod"))
+        ]
+        assert [d["resource_group"] for d in deploys] == [
+            "fraud-detect-staging",
+            "fraud-detect-prod",
+        ]
+        assert [d["stage"] for d in deploys] == ["deploy", "deploy"]
+        test_job = by_kind["run-tests"]["fraud-detect-integration-test"]
+        assert test_job["needs"] == ["fraud-detect-unit-tests"]
+        assert test_job["resource_group"] == "fraud-detect-test-target"
+        (root,) = [f.data for f in combo.files if f.path == ".gitlab-ci.yml"]
+        assert "monostack-test-all" in root and "include" not in root  # sync adds the include
+
+
 BUNDLE_RUN = re.compile(r"databricks bundle run -t test (\w+)")
 
 
@@ -727,11 +856,16 @@ def test_project_names_with_yaml_characters_stay_intact(tmp_path):
                 files.append(
                     CiFile("weird", path, data.decode(), platform, "azure", name, project_dir)
                 )
-    assert len(files) == 2 * len(GITHUB_PROJECT_FILES) + len(AZURE_PROJECT_FILES)
+    assert len(files) == 2 * len(GITHUB_PROJECT_FILES) + len(AZURE_PROJECT_FILES) + len(
+        GITLAB_PROJECT_FILES
+    )
     for f in files:
         assert PurePosixPath(f.path).name.startswith(f"{name}-"), f.path
         assert yamllint_problems(f.text) == [], f.path
-        assert (github_problems(f) if f.is_github else azure_problems(f)) == [], f.path
+        if f.is_gitlab:
+            assert gitlab_problems(f) == [], f.path
+        else:
+            assert (github_problems(f) if f.is_github else azure_problems(f)) == [], f.path
         if f.is_github:
             assert f.data["name"].startswith(f"{name}: "), f.path
             assert f.data["concurrency"]["group"].startswith(f"{name}-"), f.path

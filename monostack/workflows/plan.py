@@ -16,6 +16,8 @@ from monostack.config import MonorepoConfig
 from monostack.errors import UserError, not_utf8
 from monostack.projects import PROJECTS_DIR, discover_projects
 from monostack.treeio import apply_changes
+from monostack.workflows.gitlab import GITLAB_ROOT, compose_sources, pipeline_files, taken_message
+from monostack.workflows.gitlab_rules import gitlab_conflicts
 from monostack.workflows.header import damaged_header, managed_file, parse_managed
 from monostack.workflows.rules import (
     Conflict,
@@ -93,6 +95,8 @@ def _edited(path: str, origin: str, gone: bool) -> str:
 
 
 def _taken(path: str, source: Source, damaged: bool) -> str:
+    if path == GITLAB_ROOT and not damaged:
+        return taken_message(source)
     why = (
         "has a damaged monostack header (so sync no longer knows it as its own)"
         if damaged
@@ -121,6 +125,10 @@ def plan_sync(root: Path, force: bool = False, config: MonorepoConfig | None = N
     sources = collect_sources(root, projects, config)
     existing = scan_root(root)
     plan = SyncPlan()
+    gitlab_base = next((s for s in sources if s.path == GITLAB_ROOT and s.project is None), None)
+    if gitlab_base is not None:
+        plan.conflicts += gitlab_conflicts(pipeline_files(root, gitlab_base, projects))
+        sources = compose_sources(root, sources, projects)
     by_name: dict[str, list[Source]] = {}
     for source in sources:
         by_name.setdefault(source.path.casefold(), []).append(source)

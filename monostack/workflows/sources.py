@@ -23,6 +23,9 @@ AZURE_DIR = ".azure/devops-pipelines"
 CI_DIRS = (GITHUB_DIR, AZURE_DIR)
 # Top-level folders the monorepo part may write to; sync looks for its managed files there.
 MANAGED_TOPS = (".github", ".azure")
+# Files directly in the root the monorepo part may write: GitLab's one pipeline file (composed
+# with every project's pipelines by monostack.workflows.gitlab).
+MANAGED_ROOT_FILES = (".gitlab-ci.yml",)
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,12 @@ def monorepo_sources(root: Path, config: MonorepoConfig | None = None) -> list[S
     found = []
     for rel, data in sorted(tree.items()):
         top = rel.split("/", 1)[0]
-        if top not in MANAGED_TOPS or "/" not in rel or not is_yaml(rel):
+        in_folder = top in MANAGED_TOPS and "/" in rel and is_yaml(rel)
+        if not (in_folder or rel in MANAGED_ROOT_FILES):
             raise UserError(
                 f"{_template_origin(root, rel)}: renders {rel!r}, which sync-workflows cannot "
                 f"manage; the monorepo part of {TEMPLATE_DIR}/ may only hold .yml/.yaml CI files "
-                "under .github/ or .azure/: move or remove that file"
+                "under .github/ or .azure/ and .gitlab-ci.yml: move or remove that file"
             )
         found.append(Source(path=rel, origin=_template_origin(root, rel), body=data, project=None))
     return found
@@ -104,8 +108,13 @@ def collect_sources(
 
 
 def scan_root(root: Path) -> dict[str, bytes]:
-    """Every YAML file under the root's ``.github/`` and ``.azure/``: managed or hand-written."""
+    """Every YAML file under the root's ``.github/`` and ``.azure/``, and the root files the
+    monorepo part may write (``.gitlab-ci.yml``): managed or hand-written."""
     found: dict[str, bytes] = {}
+    for name in MANAGED_ROOT_FILES:
+        path = Path(root) / name
+        if path.is_file():
+            found[name] = path.read_bytes()
     for top in MANAGED_TOPS:
         base = Path(root) / top
         if not base.is_dir():
