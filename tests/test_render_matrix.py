@@ -211,9 +211,7 @@ def test_planted_defects_fail_exactly_the_affected_combinations(repo):
     )
 
     injected = failing(lambda f: "template-injection (High)" in f.message)
-    assert injected == ids_where(
-        results, lambda c: "flavour=fancy" in c and "/github_actions" in c
-    )
+    assert injected == ids_where(results, lambda c: "flavour=fancy" in c and "/github_actions" in c)
     assert injected and all(
         f.file == "stack_template/project/.github/workflows/{{ project_name }}-ci.yml.j2"
         and f.line is None
