@@ -82,8 +82,9 @@ def _envs(doc) -> list[dict]:
 
     def walk(node):
         if isinstance(node, dict):
-            if isinstance(node.get("env"), dict):
-                found.append(node["env"])
+            for key in ("env", "variables"):  # GitLab jobs take theirs as `variables:`
+                if isinstance(node.get(key), dict):
+                    found.append(node[key])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -114,8 +115,10 @@ def test_test_target_and_its_ci_use_the_test_workspace_and_secrets(cloud, platfo
     secret = "TEST_AZURE_SP_CLIENT_SECRET" if cloud == "azure" else "TEST_WORKSPACE_TOKEN"
     assert all(secret in str(e) for e in envs)
     assert "STAGING_" not in text  # neither used nor documented there
+    doc_line = "Variables" if platform == "gitlab" else "Secrets"  # GitLab: CI/CD variables
     assert (
-        f"# Secrets for test: {'TEST_AZURE_SP_TENANT_ID' if cloud == 'azure' else secret}" in text
+        f"# {doc_line} for test: {'TEST_AZURE_SP_TENANT_ID' if cloud == 'azure' else secret}"
+        in text
     )
     # staging and prod deployments keep their own workspaces and secrets
     others = "\n".join(v for p, v in tree.items() if "/workflows/" in p or "pipelines/" in p)
