@@ -4,9 +4,13 @@ test-all / extra-checks tasks end to end, with the two shipped examples."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -420,3 +424,42 @@ def test_cli_missing_command_is_one_clear_error_and_leaves_the_repo_alone(two):
     result = invoke(two, "test-all", "--project", "alpha")
     assert_user_error(result, "extra_checks 'notebook-smoke'", "nbsmoke-missing", "cannot start")
     assert git_status(two) == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_leaves_no_command_behind(two, tmp_path, signum):
+    """Ctrl-C or a CI runner's SIGTERM: the commands (in their own process groups) stop too."""
+    root = root_of(two)
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    sleeper = (
+        "import os, pathlib, sys, time; "
+        f"pathlib.Path({str(pids)!r}, str(os.getpid())).touch(); time.sleep(120)"
+    )
+    set_checks(root, f'extra_checks:\n  - name: hang\n    run: ["python", "-c", "{sleeper}"]\n')
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "invoke"), "extra-checks"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = [int(p.name) for p in pids.iterdir()]
+    assert len(started) == 2, proc.stderr
+    proc.send_signal(signum)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    time.sleep(0.5)
+    alive = []
+    for pid in started:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    assert alive == []
+    assert git_status(two).strip() == "M monorepo.yml"  # nothing else left behind

@@ -13,6 +13,7 @@ and verifies that each one can start, and :func:`run_extra_checks` runs the plan
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
@@ -21,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -374,12 +376,21 @@ def _tail(output: str) -> str:
     return (f"[... {cut} earlier lines cut]\n" if cut else "") + text
 
 
+# Commands running now, and whether the run is being stopped: an interrupted run stops them all
+# (each has its own process group, so a Ctrl-C at the terminal does not reach them by itself)
+# and starts no more.
+_RUNNING: set[subprocess.Popen] = set()
+_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
 def _kill(proc: subprocess.Popen) -> None:
     """Stop the command and everything it started (its own process group)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        proc.kill()
+        with contextlib.suppress(OSError):
+            proc.kill()
 
 
 def run_invocation(inv: Invocation) -> CaseResult:
@@ -392,15 +403,21 @@ def run_invocation(inv: Invocation) -> CaseResult:
         return CaseResult(check.name, inv.case, findings, time.perf_counter() - start)
 
     try:
-        proc = subprocess.Popen(
-            inv.argv,
-            cwd=inv.cwd,
-            env={**os.environ, **dict(inv.env)},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a timeout stops its children
-        )
+        with _LOCK:
+            if _STOPPING.is_set():
+                raise InterruptedError("the run was interrupted")
+            proc = subprocess.Popen(
+                inv.argv,
+                cwd=inv.cwd,
+                env={**os.environ, **dict(inv.env)},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so a timeout stops its children
+            )
+            _RUNNING.add(proc)
+    except InterruptedError:
+        raise
     except OSError as exc:
         return result(ERROR, f"cannot start {check.command!r}: {exc.strerror or exc}")
     try:
@@ -416,6 +433,9 @@ def run_invocation(inv: Invocation) -> CaseResult:
         _kill(proc)
         proc.wait()
         raise
+    finally:
+        with _LOCK:
+            _RUNNING.discard(proc)
     if proc.returncode == 0:
         return result(None)
     output = _tail(raw.decode("utf-8", "replace"))
@@ -425,6 +445,37 @@ def run_invocation(inv: Invocation) -> CaseResult:
     return result(check.severity, message)
 
 
+def _stop_all() -> None:
+    with _LOCK:
+        _STOPPING.set()
+        running = list(_RUNNING)
+    for proc in running:
+        _kill(proc)
+
+
+@contextlib.contextmanager
+def _stop_children_on_exit():
+    """Interrupted (Ctrl-C, or SIGTERM from a CI runner cancelling the job): stop every running
+    command and start no other before leaving, so none is left behind."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = None
+    if in_main:
+
+        def on_term(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        previous = signal.signal(signal.SIGTERM, on_term)
+    _STOPPING.clear()
+    try:
+        yield
+    except BaseException:
+        _stop_all()
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def run_extra_checks(plan: ExtraPlan, jobs: int | None = None) -> list[CaseResult]:
     """Run every invocation of ``plan``, ``jobs`` at a time (default: one per CPU); results in
     declaration order of the checks, each check's cases by name."""
@@ -432,10 +483,15 @@ def run_extra_checks(plan: ExtraPlan, jobs: int | None = None) -> list[CaseResul
 
     workers = max(1, min(jobs or os.cpu_count() or 1, len(plan.invocations) or 1))
     if workers == 1:
-        results = [run_invocation(inv) for inv in plan.invocations]
+        with _stop_children_on_exit():
+            results = [run_invocation(inv) for inv in plan.invocations]
     else:  # threads suffice: the work happens in the child processes
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(run_invocation, plan.invocations))
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            with _stop_children_on_exit():
+                results = list(pool.map(run_invocation, plan.invocations))
+        finally:  # after the commands were stopped, so waiting for the threads is short
+            pool.shutdown(wait=True, cancel_futures=True)
     order = {name: i for i, name in enumerate(plan.names)}
     results += plan.skipped
     return sorted(results, key=lambda r: (order.get(r.check, len(order)), r.case))
