@@ -57,6 +57,7 @@ _PARAM_KEYS = (
     "pattern",
     "pattern_message",
     "when",
+    "when_message",
     "computed",
 )
 _TYPES = ("str", "bool")
@@ -86,8 +87,9 @@ class InvalidAnswer(UserError):
 class NotApplicable(UserError):
     """An answer was given to a parameter whose ``when`` is false."""
 
-    def __init__(self, name: str, when: str) -> None:
-        super().__init__(f"parameter {name!r} does not apply here (it needs: {when}); leave it out")
+    def __init__(self, name: str, when: str, why: str | None = None) -> None:
+        reason = why or f"it needs: {when}"
+        super().__init__(f"parameter {name!r} does not apply here ({reason}); leave it out")
         self.name = name
 
 
@@ -104,6 +106,7 @@ class Parameter:
     pattern: str | None = None
     pattern_message: str | None = None
     when: str | None = None
+    when_message: str | None = None  # why it does not apply when `when` is false, and what to do
     computed: bool = False
 
     @property
@@ -193,7 +196,7 @@ class StackTemplate:
                 self._eval(param.when, context, f"parameters.{param.name}.when")
             )
             if param.name in given and not applies:
-                raise NotApplicable(param.name, param.when or "")
+                raise NotApplicable(param.name, param.when or "", param.when_message)
             if param.name in given and param.computed:
                 raise UserError(
                     f"parameter {param.name!r} is computed by the template; "
@@ -472,7 +475,7 @@ def _param_from(name: str, spec: Any, where: str) -> Parameter:
             re.compile(pattern)
         except re.error as exc:
             raise UserError(f"{where}.pattern: {pattern!r} is not a valid regex: {exc}") from None
-    for key in ("description", "pattern_message", "when"):
+    for key in ("description", "pattern_message", "when", "when_message"):
         if spec.get(key) is not None and not isinstance(spec[key], str):
             raise UserError(f"{where}.{key}: expected a string")
     if not isinstance(spec.get("computed", False), bool):
@@ -488,6 +491,7 @@ def _param_from(name: str, spec: Any, where: str) -> Parameter:
         pattern=pattern,
         pattern_message=spec.get("pattern_message"),
         when=spec.get("when"),
+        when_message=spec.get("when_message"),
         computed=bool(spec.get("computed", False)),
     )
 
