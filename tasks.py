@@ -211,3 +211,20 @@ def list_projects(c, format="table"):
     from monostack.listing import render_listing
 
     sys.stdout.write(render_listing(listing(ROOT), format))
+
+
+@task(
+    help={
+        "path": "The root folder `databricks bundle init mlops-stacks` rendered (read only).",
+        "name": "Project name in the monorepo (default: the bundle's name).",
+        "dry-run": "Show what would be inferred, copied and replaced; write nothing.",
+    }
+)
+@user_errors
+def adopt_project(c, path, name=None, dry_run=False):
+    """Bring in a project made by upstream MLOps Stacks: its code as is, monorepo CI files."""
+    from monostack.adopt import adopt_project as adopt
+    from monostack.adopt import report_lines
+
+    for line in report_lines(adopt(ROOT, Path(path), name=name, dry_run=dry_run), ROOT):
+        echo(line)

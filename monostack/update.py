@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,19 @@ from monostack.projects import (
     ANSWERS_FILE,
     PROJECTS_DIR,
     TEMPLATE_DIR,
+    TEMPLATE_VERSION_KEY,
     Project,
     discover_projects,
     render_answers_file,
 )
 from monostack.template import RESERVED_NAMES, StackTemplate, load_template
 from monostack.treeio import rewrite_directory
+from monostack.yamlutil import load_yaml_text
 
 CI_PREFIXES = (".github/", ".azure/")
+# In .stack-answers.yml: fnmatch globs of the only paths update-projects merges (adopted
+# projects: their CI files; their code is the team's, not the template's).
+MANAGED_KEY = "_managed_paths"
 COMMAND = "invoke update-projects"
 SCRATCH = "monostack/tmp"  # under the git directory: invisible to git status, same file system
 
@@ -130,8 +136,12 @@ def plan_project(
     except UserError as exc:
         plan.error = exc.message
         return plan
+    managed = project.answers.get(MANAGED_KEY)
     for render in (base_render, new_render):
         render.pop(ANSWERS_FILE, None)
+        if isinstance(managed, list):
+            for rel in [r for r in render if not any(fnmatchcase(r, str(g)) for g in managed)]:
+                del render[rel]
     short = lambda tree: tree[:7]  # noqa: E731
     labels = Labels(
         local=f"{project.rel} (yours)",
@@ -140,11 +150,29 @@ def plan_project(
     )
     local = _local_files(project, set(base_render) | set(new_render))
     plan.files = merge_trees(base_render, new_render, local, labels)
-    answers = render_answers_file(new_answers, current.version, current_tree)
-    answers_path = project.path / ANSWERS_FILE
-    if not answers_path.is_file() or answers_path.read_bytes() != answers:
+    extra = {
+        k: v
+        for k, v in project.answers.items()
+        if k.startswith("_") and k not in (TEMPLATE_VERSION_KEY, basetree.TREE_KEY)
+    }
+    answers = render_answers_file(new_answers, current.version, current_tree, extra)
+    if not _same_answers(project.path / ANSWERS_FILE, answers):
         plan.answers_file = answers
     return plan
+
+
+def _same_answers(path: Path, new: bytes) -> bool:
+    """Same data (comments and the header may differ: they are not what an update changes)."""
+    if not path.is_file():
+        return False
+    old = path.read_bytes()
+    if old == new:
+        return True
+    try:
+        before = load_yaml_text(old.decode("utf-8"), str(path))
+    except (UserError, UnicodeDecodeError):
+        return False
+    return before == load_yaml_text(new.decode("utf-8"), str(path))
 
 
 def dirty_projects(root: Path, projects: list[Project]) -> dict[str, list[str]]:

@@ -22,9 +22,14 @@ def _key_text(node: yaml.Node, key: Any) -> Any:
     return node.value if isinstance(node, yaml.ScalarNode) else key
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set = set()
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:
+            continue  # `<<: *anchor` (the Databricks CLI merges it too); its keys may be overridden
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(

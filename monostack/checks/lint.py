@@ -9,6 +9,7 @@ in-process checks run; its findings are then split back per project.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from typing import Any
 
 from monostack.checks import ERROR, MONOREPO, CaseResult, Finding
 from monostack.checks.ci_files import (
+    YAMLLINT_FILES,
     YamllintSetup,
     check_ci_files,
     is_ci_path,
@@ -109,16 +111,36 @@ def _yamllint_items(
     root: Path, items: list[tuple[str, str]], setup: YamllintSetup
 ) -> list[Finding]:
     """yamllint each (project, repo-relative path); a broken config is reported once, by the
-    MONOREPO case."""
+    MONOREPO case. A project with a yamllint config of its own (e.g. an adopted one) is linted
+    with that instead."""
     findings = []
+    own: dict[str, YamllintSetup] = {}
     for project, rel in items:
+        folder = "/".join(rel.split("/")[:2])
+        if folder not in own:
+            own[folder] = _project_yamllint(root, folder, project) or setup
+            if own[folder].error is not None and own[folder] is not setup:
+                findings.append(own[folder].error)
+        setup_here = own[folder]
         try:
             text = (root / rel).read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             findings.append(Finding(CHECK, project, rel, None, ERROR, not_utf8(exc)))
             continue
-        findings += yamllint_findings(rel, text, project, CHECK, setup)
+        findings += yamllint_findings(rel, text, project, CHECK, setup_here)
     return findings
+
+
+def _project_yamllint(root: Path, folder: str, project: str) -> YamllintSetup | None:
+    """The project's own yamllint config (``projects/<dir>/.yamllint.yml``), if it has one."""
+    if not any((root / folder / name).is_file() for name in YAMLLINT_FILES):
+        return None
+    found = yamllint_setup(root / folder, CHECK)
+    if found.error is None:
+        return found
+    error = found.error
+    where = Finding(CHECK, project, f"{folder}/{error.file}", None, ERROR, error.message)
+    return dataclasses.replace(found, error=where)
 
 
 # ------------------------------------------------------------------------------------- files

@@ -24,7 +24,7 @@ from monostack.bundle import (
     loc_of,
     plain,
 )
-from monostack.checks import WARNING
+from monostack.checks import ERROR, WARNING
 from monostack.checks.bundle.common import suggest
 
 # Resource type (the key under `resources:`) -> typed model in databricks-bundles.
@@ -305,11 +305,20 @@ def check_resource_models(
     return out
 
 
+def _severity_of(message: str) -> str:
+    return WARNING if message.startswith("unknown field ") else ERROR
+
+
 def _check_one_resource(cls: type, rtype: str, key: str, resource: Any, rloc: Loc) -> list[Problem]:
     """Type-check one resource against its databricks-bundles class."""
     errors: list[tuple[Path_, Loc, str]] = []
     _type_errors(cls, resource, ("resources", rtype, key), rloc, errors)
-    out = [Problem(efile, eline, message) for _, (efile, eline), message in errors]
+    # the CLI only warns about an unknown field ("Warning: unknown field: description") and
+    # deploys without it; upstream MLOps Stacks projects carry some (databricks/cli#1462)
+    out = [
+        Problem(efile, eline, message, _severity_of(message))
+        for _, (efile, eline), message in errors
+    ]
     if errors or not isinstance(resource, dict) or _has_deferred(resource):
         return out
     try:  # the library's own parser, as a backstop for anything the walk above misses
