@@ -108,7 +108,7 @@ def protect_tree(root: Path, tree: str) -> None:
     except GitError:
         pass
     message = b"monostack: stack_template/ a project was rendered from (keeps it from gc)\n"
-    commit = _text(git(root, "commit-tree", tree, input=message, env=_IDENTITY))
+    commit = _text(git(root, "commit-tree", "--no-gpg-sign", tree, input=message, env=_IDENTITY))
     # the empty old value makes the update fail rather than overwrite a concurrent writer's ref
     git(root, "update-ref", ref, commit, "")
 
