@@ -42,7 +42,7 @@ SKIP_DIRS = {
     ".git", ".databricks", "__pycache__", ".venv", "venv", ".pytest_cache", ".ruff_cache",
     ".ipynb_checkpoints", "node_modules",
 }  # fmt: skip
-MANAGED_PATHS = [".github/*", ".azure/*"]
+MANAGED_PATHS = [".github/*", ".azure/*", ".gitlab/*"]
 LINT_FILE = "ruff.toml"
 # Lint settings for code written to upstream's conventions: Databricks notebooks use globals
 # the runtime provides and are not formatted by ruff. Visible in the project, easy to tighten.
@@ -272,7 +272,7 @@ def _upstream_files(path: Path, bundle: Path) -> tuple[list[str], list[str]]:
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and here / d != bundle)
         for name in sorted(filenames):
             rel = (here / name).relative_to(path).as_posix()
-            (ci if rel.startswith((*CI_PREFIXES, ".gitlab/", ".aws/")) else other).append(rel)
+            (ci if rel.startswith((*CI_PREFIXES, ".aws/")) else other).append(rel)
     return ci, other
 
 

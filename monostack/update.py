@@ -33,7 +33,7 @@ from monostack.template import RESERVED_NAMES, StackTemplate, load_template
 from monostack.treeio import rewrite_directory
 from monostack.yamlutil import load_yaml_text
 
-CI_PREFIXES = (".github/", ".azure/")
+CI_PREFIXES = (".github/", ".azure/", ".gitlab/")
 # In .stack-answers.yml: fnmatch globs of the only paths update-projects merges (adopted
 # projects: their CI files; their code is the team's, not the template's).
 MANAGED_KEY = "_managed_paths"

@@ -46,7 +46,7 @@ def test_answers_are_inferred_from_the_projects_own_files(
     assert answers["project_name"] == name
     assert answers["include_models_in_unity_catalog"] is uc
     assert answers["include_feature_store"] is fs
-    assert answers["_managed_paths"] == [".github/*", ".azure/*"]
+    assert answers["_managed_paths"] == [".github/*", ".azure/*", ".gitlab/*"]
     assert answers["_template_tree"] == repo.git.rev_parse("HEAD:stack_template")
     schema = name.replace("-", "_")
     assert answers["inference_table_name"] == f"dev.{schema}.predictions"
@@ -105,23 +105,32 @@ def test_adopted_projects_pass_sync_and_test_all_and_take_updates(repo, tmp_path
         assert [f.path for f in plan.files] == [
             f".github/workflows/{plan.project.name}-bundle-ci.yml"
         ]
-        assert answers_of(plan.project.path)["_managed_paths"] == [".github/*", ".azure/*"]
+        assert answers_of(plan.project.path)["_managed_paths"] == [
+            ".github/*",
+            ".azure/*",
+            ".gitlab/*",
+        ]
     assert invoke(repo, "sync-workflows", "--check").returncode == 0
     commit(repo, "update")
     assert update_projects(root, check=True).exit_code == 0
 
 
-def test_azure_devops_monorepo_gets_azure_pipelines(repo, tmp_path):
+@pytest.mark.parametrize(
+    "platform, folder", [("azure_devops", ".azure/devops-pipelines/"), ("gitlab", ".gitlab/")]
+)
+def test_monorepo_platform_decides_the_ci_files(repo, tmp_path, platform, folder):
     root = root_of(repo)
     config = root / "monorepo.yml"
-    config.write_text(config.read_text().replace("github_actions", "azure_devops"))
-    commit(repo, "azure devops")
+    text = config.read_text()
+    assert "\ncicd_platform: github_actions\n" in text
+    config.write_text(
+        text.replace("\ncicd_platform: github_actions\n", f"\ncicd_platform: {platform}\n")
+    )
+    commit(repo, platform)
     source = build_upstream(tmp_path / "up", "scorer", cicd="github_actions", uc=True)
     result = adopt_project(root, source)
-    assert sorted(result.ci_files) == [
-        ".azure/devops-pipelines/scorer-bundle-cicd.yml",
-        ".azure/devops-pipelines/scorer-tests-ci.yml",
-    ]
+    assert result.ci_files and all(c.startswith(folder) for c in result.ci_files)
+    assert all("scorer-" in c for c in result.ci_files)
     assert invoke(repo, "sync-workflows").returncode == 0
     checked = invoke(repo, "test-all", "--project", "scorer")
     assert checked.returncode == 0, checked.stdout[-6000:] + checked.stderr
