@@ -91,6 +91,37 @@ def test_schema_for_paths():
     assert schema_for(".github/dependabot.yml") is None
     assert schema_for(".github/workflows/sub/a.yml") is None  # GitHub ignores subfolders
     assert schema_for(".github/workflows/readme.md") is None
+    assert schema_for(".gitlab-ci.yml") == "gitlab-ci"
+    assert schema_for(".gitlab/pipelines/team.yml") == "gitlab-ci"
+    assert schema_for("projects/p/.gitlab/pipelines/p-run-tests.yaml") == "gitlab-ci"
+    assert schema_for(".gitlab/agents/a/config.yaml") is None  # a GitLab agent, not CI
+
+
+GITLAB_FILE = """\
+.base:
+  script: [echo base]
+job-a:
+  stage: test
+  script: !reference [.base, script]
+job-b:
+  stage: test
+  scripts: [oops]
+"""
+
+
+def test_gitlab_files_accept_reference_tags_and_get_the_gitlab_schema():
+    findings = check({".gitlab/pipelines/team.yml": GITLAB_FILE})
+    assert [(f.file, f.line, f.message) for f in findings if f.severity == "error"] == [
+        (
+            ".gitlab/pipelines/team.yml",
+            8,
+            "gitlab-ci schema: job-b: Additional properties are not allowed "
+            "('scripts' was unexpected)",
+        )
+    ]
+    # the same tag in a GitHub workflow is refused, as GitHub would
+    (bad,) = check({WF: CLEAN_WORKFLOW + "env:\n  A: !reference [x]\n"})
+    assert "invalid YAML" in bad.message
 
 
 def test_clean_files_pass_every_check(tmp_path):

@@ -237,3 +237,22 @@ def test_projects_from_the_template_lint_clean(repo):
     assert {r.case: [f"{f.location()}: {f.message}" for f in r.errors] for r in results} == {
         r.case: [] for r in results
     }
+
+
+def test_gitlab_pipelines_are_checked_in_projects_and_at_the_root(repo):
+    """Project pipelines are included in place, not copied: lint checks them in the project's
+    case; the root .gitlab-ci.yml and the team's .gitlab/pipelines/ in the monorepo's."""
+    root = root_of(repo)
+    bad_job = "alpha-x:\n  stage: test\n  script: [echo]\n  when: sometimes\n"
+    add_project(root, "alpha", {".gitlab/pipelines/alpha-ci.yml": bad_job})
+    add_project(root, "beta", {".gitlab/pipelines/beta-ci.yml": bad_job.replace("alpha", "beta")})
+    (root / ".gitlab-ci.yml").write_text("include:\n  - local: 3\n")
+    (root / ".gitlab/pipelines").mkdir(parents=True)
+    (root / ".gitlab/pipelines/team.yml").write_text("team:\n  script: [echo]\n\n\n")
+    cases, _ = lint(root)
+    assert located(cases["alpha"]) == [("projects/alpha/.gitlab/pipelines/alpha-ci.yml", 4)]
+    assert "gitlab-ci schema: alpha-x" in cases["alpha"].errors[0].message
+    assert located(cases["beta"]) == [("projects/beta/.gitlab/pipelines/beta-ci.yml", 4)]
+    mono = cases[MONOREPO].errors
+    assert (".gitlab-ci.yml", 2) in located(cases[MONOREPO]), mono
+    assert any(f.file == ".gitlab/pipelines/team.yml" and "yamllint" in f.message for f in mono)

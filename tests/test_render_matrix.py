@@ -327,3 +327,27 @@ def test_planted_defect_in_shipped_template_fails_exactly_its_combinations(
     assert yaml_broken == ids_where(planted, lambda c: "include_feature_store=yes" in c)
     assert left == ids_where(planted, lambda c: c.startswith("aws/") and "/github_actions" in c)
     assert changed == yaml_broken | left
+
+
+def test_gitlab_combinations_compose_two_projects_and_catch_a_shared_job_name(repo):
+    """On GitLab the root pipeline merges every project's jobs: a template job name without
+    the project name clashes between two projects (and breaks `needs:`), pointed at the template
+    file; other platforms are not affected."""
+    from monostack.checks.render_matrix import check_combination
+
+    root = root_of(repo)
+    tests = root / "stack_template/project/.gitlab/pipelines/{{ project_name }}-run-tests.yml.j2"
+    key = '{{ ci.gl_key(project_name ~ "-unit-tests") }}:'
+    assert key in tests.read_text()
+    combos = matrix_combinations(load_template(root / "stack_template"), load_config(root))
+    gitlab = next(c for c in combos if "/gitlab/" in c[0])
+    github = next(c for c in combos if "/github_actions/" in c[0])
+    assert check_combination(root, *gitlab)[0] == []
+    tests.write_text(tests.read_text().replace(key, "unit-tests:"))
+    findings = check_combination(root, *gitlab, run="planted")[0]
+    template_file = "stack_template/project/.gitlab/pipelines/{{ project_name }}-run-tests.yml.j2"
+    clash = [f for f in findings if "job 'unit-tests' is defined in both" in f.message]
+    assert clash and all(f.file == template_file for f in clash), findings
+    assert "projects/matrix_other/.gitlab/pipelines/matrix-other-run-tests.yml" in clash[0].message
+    assert any("needs 'matrix-sample-unit-tests'" in f.message for f in findings), findings
+    assert check_combination(root, *github, run="planted")[0] == []

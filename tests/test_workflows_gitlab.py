@@ -280,6 +280,11 @@ def messages(files) -> list[str]:
             "alpha-a:\n  stage: build2\n  script: [x]\n  rules: [{changes: [projects/alpha/*]}]\n",
             "uses stage 'build2', which the pipeline does not declare",
         ),
+        (
+            "alpha-a:\n  script: [x]\n  needs: [alpha-zz]\n"
+            "  rules: [{changes: [projects/alpha/*]}]\n",
+            "job 'alpha-a' needs 'alpha-zz', which no included file defines",
+        ),
         ("alpha-a: [oops\n", "invalid YAML"),
         ("alpha-a:\n  script: [x]\nalpha-a:\n  script: [y]\n", "duplicate key 'alpha-a'"),
     ],

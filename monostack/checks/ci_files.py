@@ -27,6 +27,8 @@ from monostack.errors import not_utf8
 GITHUB_WORKFLOWS = "github-workflows"
 GITHUB_ACTIONS = "github-actions"
 AZURE_PIPELINES = "azure-pipelines"
+GITLAB_CI = "gitlab-ci"
+GITLAB_ROOT = ".gitlab-ci.yml"
 YAML_SUFFIXES = (".yml", ".yaml")
 YAMLLINT_FILES = (".yamllint", ".yamllint.yml", ".yamllint.yaml")
 ZIZMOR_FILES = ("zizmor.yml", ".github/zizmor.yml")
@@ -67,9 +69,11 @@ def is_yaml(path: str) -> bool:
 
 
 def is_ci_path(path: str) -> bool:
-    """A YAML file under a ``.github/`` or ``.azure/`` directory (root or project)."""
+    """A YAML file under a ``.github/``, ``.azure/`` or ``.gitlab/`` directory (root or
+    project), or GitLab's ``.gitlab-ci.yml``."""
     parts = PurePosixPath(path).parts
-    return is_yaml(path) and (".github" in parts[:-1] or ".azure" in parts[:-1])
+    folders = {".github", ".azure", ".gitlab"} & set(parts[:-1])
+    return is_yaml(path) and (bool(folders) or parts[-1] == GITLAB_ROOT)
 
 
 def schema_for(path: str) -> str | None:
@@ -83,6 +87,8 @@ def schema_for(path: str) -> str | None:
         return AZURE_PIPELINES
     if parts[-1] in ("action.yml", "action.yaml") and ".github" in parts:
         return GITHUB_ACTIONS
+    if parts[-1] == GITLAB_ROOT or parts[-3:-1] == (".gitlab", "pipelines"):
+        return GITLAB_CI
     return None
 
 
@@ -100,13 +106,15 @@ def decode(path: str, data: bytes, project: str, check: str) -> tuple[str | None
 
 
 def yaml_parse_findings(path: str, text: str, project: str, check: str) -> list[Finding]:
-    """Strict parse (duplicate keys refused, every document of the file)."""
+    """Strict parse (duplicate keys refused, every document of the file); GitLab's
+    ``!reference`` tag is accepted in GitLab files, as GitLab does."""
     import yaml
 
-    from monostack.yamlutil import StrictLoader
+    from monostack.yamlutil import GitLabLoader, StrictLoader
 
+    loader = GitLabLoader if schema_for(path) == GITLAB_CI else StrictLoader
     try:
-        for _ in yaml.load_all(text, Loader=StrictLoader):  # noqa: S506 - SafeLoader based
+        for _ in yaml.load_all(text, Loader=loader):  # noqa: S506 - SafeLoader based
             pass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -207,12 +215,17 @@ def _validator(schema: str) -> tuple[Any, Any]:
     return validator, TRANSFORM_LIBRARY.get(transform) if transform else None
 
 
-@functools.lru_cache(maxsize=1)
-def _yaml12_loader() -> Any:
-    """check-jsonschema's YAML 1.2 loader: ``on:`` stays the string "on", as GitHub reads it."""
+@functools.cache
+def _yaml12_loader(transform: str | None = None) -> Any:
+    """check-jsonschema's YAML 1.2 loader: ``on:`` stays the string "on", as GitHub reads it;
+    with the YAML tags a schema's transform registers (gitlab-ci: ``!reference``)."""
     from check_jsonschema.parsers.yaml import construct_yaml_implementation, impl2loader
+    from check_jsonschema.transforms import TRANSFORM_LIBRARY
 
-    return impl2loader(construct_yaml_implementation(), construct_yaml_implementation(pure=True))
+    impls = [construct_yaml_implementation(), construct_yaml_implementation(pure=True)]
+    for impl in impls if transform in TRANSFORM_LIBRARY else ():
+        TRANSFORM_LIBRARY[transform].modify_yaml_implementation(impl)
+    return impl2loader(*impls)
 
 
 def key_line(root_node: Any, path: Iterable[Any]) -> int | None:
@@ -252,7 +265,7 @@ def schema_findings(path: str, text: str, schema: str, project: str, check: str)
 
     validator, transform = _validator(schema)
     try:
-        document = _yaml12_loader()(io.BytesIO(text.encode("utf-8")))
+        document = _yaml12_loader(_hook_settings(schema)[1])(io.BytesIO(text.encode("utf-8")))
         if transform is not None:
             document = transform(document)
     except Exception as exc:  # ruamel's and the transforms' errors share no useful base

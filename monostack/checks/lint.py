@@ -1,7 +1,8 @@
 """``invoke lint``: ruff, yamllint, CI schemas, zizmor and Jinja2 syntax, one case per project.
 
 Cases: one per project (ruff check + ruff format --check on its Python, yamllint on its CI YAML,
-``databricks.yml`` and ``resources/`` YAML) and one for the monorepo itself (ruff on the tool,
+``databricks.yml`` and ``resources/`` YAML, and GitLab's schema on its GitLab pipelines, which
+the root includes in place rather than copies) and one for the monorepo itself (ruff on the tool,
 every CI check on the root CI files, every template file parses as Jinja2, ``stack.yml``
 loads). Ruff runs as few times as possible over many paths, in the background while the
 in-process checks run; its findings are then split back per project.
@@ -23,6 +24,8 @@ from typing import Any
 
 from monostack.checks import ERROR, MONOREPO, CaseResult, Finding
 from monostack.checks.ci_files import (
+    GITLAB_CI,
+    GITLAB_ROOT,
     YAMLLINT_FILES,
     YamllintSetup,
     check_ci_files,
@@ -30,6 +33,9 @@ from monostack.checks.ci_files import (
     is_yaml,
     key_line,
     process_context,
+    schema_findings,
+    schema_for,
+    yaml_parse_findings,
     yamllint_findings,
     yamllint_setup,
 )
@@ -39,7 +45,7 @@ from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR, Project
 CHECK = "lint"
 TOOL_PATHS = ("monostack", "tasks.py", "tests")  # the tool itself, linted with the repo's config
 RUFF_CONFIG_FILES = ("ruff.toml", ".ruff.toml")
-PROJECT_YAML_DIRS = (".github", ".azure", "resources")
+PROJECT_YAML_DIRS = (".github", ".azure", ".gitlab", "resources")
 SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".ruff_cache"}
 PARALLEL_YAML_FILES = 60  # per extra worker process: below this, one process is faster
 
@@ -128,6 +134,9 @@ def _yamllint_items(
             findings.append(Finding(CHECK, project, rel, None, ERROR, not_utf8(exc)))
             continue
         findings += yamllint_findings(rel, text, project, CHECK, setup_here)
+        if schema_for(rel) == GITLAB_CI:  # included in place by the root: checked here
+            parsed = yaml_parse_findings(rel, text, project, CHECK)
+            findings += parsed or schema_findings(rel, text, GITLAB_CI, project, CHECK)
     return findings
 
 
@@ -164,9 +173,12 @@ def project_yaml_files(project: Project) -> list[Path]:
 
 
 def root_ci_files(root: Path) -> dict[str, bytes]:
-    """Root CI YAML: everything under ``.github/`` and ``.azure/`` of the repo root."""
+    """Root CI YAML: everything under ``.github/``, ``.azure/`` and ``.gitlab/`` of the repo
+    root, and GitLab's ``.gitlab-ci.yml``."""
     files = {}
-    for name in (".github", ".azure"):
+    if (root / GITLAB_ROOT).is_file():
+        files[GITLAB_ROOT] = (root / GITLAB_ROOT).read_bytes()
+    for name in (".github", ".azure", ".gitlab"):
         for path in _walk(root / name):
             rel = path.relative_to(root).as_posix()
             if is_ci_path(rel):

@@ -7,7 +7,9 @@ part, and must have: no template syntax left, every YAML/JSON/TOML/Python file p
 that passes bundle-validate, and CI files that pass yamllint, their vendored schema and zizmor.
 
 Combinations run in worker processes; zizmor (a separate program) runs once at the end over the
-distinct GitHub workflows of all combinations, its findings attributed back to each.
+distinct GitHub workflows of all combinations, its findings attributed back to each. On GitLab
+the monorepo part is also composed with two sample projects, as sync would write the root, and
+checked against GitLab's merge rules.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from monostack.checks import ERROR, MONOREPO, CaseResult, Finding
 from monostack.checks.ci_files import (
+    GITLAB_CI,
+    GITLAB_ROOT,
     content_key,
     hits_to_findings,
     is_ci_path,
     is_yaml,
     process_context,
+    schema_findings,
     static_ci_findings,
     yaml_parse_findings,
     yamllint_findings,
@@ -46,6 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover
 CHECK = "render-matrix"
 # Has a '-' so the project-name -> directory mapping (matrix_sample) is exercised too.
 SAMPLE_PROJECT = "matrix-sample"
+# GitLab merges every project's jobs into one pipeline: a second project shows name clashes.
+SECOND_PROJECT = "matrix-other"
 SAMPLE_UUID = "00000000-0000-4000-8000-000000000000"
 
 Tree = dict[str, bytes]
@@ -188,6 +195,38 @@ class _Worker:
         self.file_memo[key] = found
         return found
 
+    def gitlab_findings(
+        self,
+        answers: Mapping[str, Any],
+        config: MonorepoConfig,
+        project_tree: Tree,
+        monorepo_tree: Tree,
+        sources: dict[str, str],
+    ) -> list[Finding]:
+        """The root ``.gitlab-ci.yml`` as sync would compose it for the sample project and a
+        second one: GitLab's merge rules (job names, keywords, scope, stages) and the schema.
+        ``sources`` learns the second project's files (same template files as the first's)."""
+        from monostack.projects import Project
+        from monostack.workflows.gitlab_rules import rendered_conflicts
+
+        choices = {p.name: answers[p.name] for p in self.template.choice_parameters()}
+        given = {**choices, "project_name": SECOND_PROJECT}
+        other_answers = self.template.resolve_recorded(given, config)
+        other_sources: dict[str, str] = {}
+        other_tree = self.template.render_project(other_answers, config, other_sources)
+        projects = []
+        for project_answers, tree in ((answers, project_tree), (other_answers, other_tree)):
+            name, folder = project_answers["project_name"], project_answers["project_dir"]
+            projects.append((Project(name, folder, Path(PROJECTS_DIR) / folder), tree))
+        other_prefix = f"{projects[1][0].rel}/"
+        sources.update(
+            {other_prefix + rel: f"{TEMPLATE_DIR}/{src}" for rel, src in other_sources.items()}
+        )
+        conflicts, body = rendered_conflicts(monorepo_tree[GITLAB_ROOT], projects)
+        found = [Finding(CHECK, "", c.file, c.line, ERROR, c.message) for c in conflicts]
+        composed = schema_findings(GITLAB_ROOT, body.decode("utf-8"), GITLAB_CI, "", CHECK)
+        return found + [f for f in composed if "include" in f.message]
+
     def ci_checks(self, path: str, data: bytes) -> tuple[list[Finding], bool]:
         """(static CI findings, whether it is a workflow for zizmor)."""
         key = content_key(path, data)
@@ -246,6 +285,8 @@ def check_combination(
             if for_zizmor:
                 workflows[path] = (files[path], sources.get(path, ""))
     findings += _bundle_findings(project_tree, answers, config, prefix)
+    if GITLAB_ROOT in monorepo_tree:
+        findings += state.gitlab_findings(answers, config, project_tree, monorepo_tree, sources)
     findings = [_at_template_source(f, sources, case) for f in findings]
     return findings, workflows, time.perf_counter() - start
 

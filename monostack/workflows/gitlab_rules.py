@@ -17,13 +17,24 @@ project. So before sync writes the root, every file is checked:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import yaml
 
 from monostack.checks import MONOREPO
+from monostack.checks.ci_files import is_yaml
 from monostack.errors import UserError, not_utf8
-from monostack.workflows.gitlab import PROJECT, ROOT, TEAM, PipelineFile
+from monostack.projects import Project
+from monostack.workflows.gitlab import (
+    GITLAB_ROOT,
+    PIPELINES_DIR,
+    PROJECT,
+    ROOT,
+    TEAM,
+    PipelineFile,
+    compose,
+)
 from monostack.workflows.rules import (
     Conflict,
     _inside,
@@ -133,6 +144,7 @@ def gitlab_conflicts(files: list[PipelineFile]) -> list[Conflict]:
     conflicts += _keyword_collisions(parsed)
     conflicts += _resource_groups(parsed)
     conflicts += _stages(parsed)
+    conflicts += _needs(parsed)
     return conflicts
 
 
@@ -343,3 +355,47 @@ def _stages(parsed: list[_Parsed]) -> list[Conflict]:
                 )
             )
     return found
+
+
+def _needs(parsed: list[_Parsed]) -> list[Conflict]:
+    """GitLab refuses the whole pipeline when ``needs:`` names a job it does not have."""
+    jobs = {name for entry in parsed for name, _, _ in entry.jobs()}
+    found = []
+    for entry in parsed:
+        for name, _, job in entry.jobs():
+            needs = get(job, "needs")
+            items = needs.value if isinstance(needs, yaml.SequenceNode) else []
+            for item in items:
+                if isinstance(item, yaml.MappingNode):
+                    optional = scalar(get(item, "optional")) == "true"
+                    if optional or get(item, "pipeline") or get(item, "project"):
+                        continue  # may be absent by design, or lives in another pipeline
+                    item = get(item, "job")
+                need = scalar(item)
+                if need is None or need in jobs or "$" in need:
+                    continue
+                found.append(
+                    entry.conflict(
+                        item,
+                        f"job {name!r} needs {need!r}, which no included file defines, so "
+                        "GitLab would refuse the whole pipeline; name an existing job",
+                    )
+                )
+    return found
+
+
+def rendered_conflicts(
+    base: bytes, projects: list[tuple[Project, Mapping[str, bytes]]]
+) -> tuple[list[Conflict], bytes]:
+    """For renders that were never written (render-matrix): the conflicts of the monorepo
+    part's ``.gitlab-ci.yml`` composed with the projects' rendered trees (paths relative to
+    ``projects/<dir>/``), and the composed root body. Files are named by their rendered path."""
+    files = [PipelineFile(GITLAB_ROOT, base, ROOT)]
+    for project, tree in projects:
+        files += [
+            PipelineFile(f"{project.rel}/{rel}", data, PROJECT, project)
+            for rel, data in sorted(tree.items())
+            if rel.rpartition("/")[0] == PIPELINES_DIR and is_yaml(rel)
+        ]
+    body = compose(base, [f for f in files if f.kind == PROJECT], [])
+    return gitlab_conflicts(files), body
