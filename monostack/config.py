@@ -7,12 +7,16 @@ validated strictly (an unknown key is an error, not a silent no-op) and handed t
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monostack.errors import UserError, located
+from monostack.errors import UserError, located, short
 from monostack.yamlutil import load_yaml_file
 
 CONFIG_FILE = "monorepo.yml"
@@ -111,6 +115,79 @@ _OPTIONAL_WORKSPACES = ("dev", "test")
 _CATALOG_KEYS = ("staging", "prod", "test")
 
 
+# --------------------------------------------------------------------- value rules
+# Each kind of value is checked where it enters (monorepo.yml), by the rules of the system it
+# lands in, so a hostile or mistyped value is blamed on monorepo.yml, not on a rendered file.
+MAX_NAME = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_UC_IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def text_problem(value: str) -> str | None:
+    """What no value may hold: control characters (newlines break the YAML they land in) and
+    CI expressions (``${{ }}`` would run in GitHub's workflow context)."""
+    if _CONTROL.search(value):
+        return "it contains a control character such as a newline"
+    if "${{" in value or "$[[" in value:
+        return "it contains a CI expression ('${{'); give a plain value"
+    if len(value) > MAX_NAME:
+        return f"it is longer than {MAX_NAME} characters"
+    return None
+
+
+def branch_problem(name: str) -> str | None:
+    """Why ``name`` is not a branch name by git's rules (``git check-ref-format --branch``), or
+    holds characters that would break the CI files it is quoted into."""
+    why = text_problem(name)
+    if why:
+        return why
+    if name.startswith("-"):
+        return "a branch name cannot start with '-'"
+    if _REF_FORBIDDEN.search(name):
+        return "git branch names cannot contain spaces or any of ~ ^ : ? * [ \\"
+    if "'" in name or '"' in name or "`" in name:
+        return "monostack refuses quotes in branch names: they go into workflow expressions"
+    if (
+        ".." in name
+        or "@{" in name
+        or name == "@"
+        or "//" in name
+        or name.startswith("/")
+        or name.endswith(("/", "."))
+        or any(part.startswith(".") or part.endswith(".lock") for part in name.split("/"))
+    ):
+        return (
+            "it breaks git's ref rules (no '..', '@{', '//', leading or trailing '/', trailing "
+            "'.', component starting with '.' or ending with '.lock')"
+        )
+    return None
+
+
+def catalog_problem(name: str) -> str | None:
+    """Unity Catalog identifiers as monostack uses them unquoted in SQL, paths and YAML."""
+    if _UC_IDENTIFIER.match(name):
+        return None
+    return (
+        "a Unity Catalog name here may only hold letters, digits and '_' "
+        f"(1 to {MAX_NAME} characters; no '.', space, '-', ';' or quotes)"
+    )
+
+
+def host_problem(host: str) -> str | None:
+    """A plain DNS host name (or IP literal): labels of letters, digits and '-'."""
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+            return None
+        except ValueError:
+            return "it is not a valid IPv6 address"
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in host.split(".")):
+        return "the host must be a plain host name (letters, digits, '-' and '.')"
+    return None
+
+
 def workspace_host(value: Any) -> str | None:
     """``https://host[:port]`` of a workspace URL (host lower-cased), or None when it is not an
     https URL with a host: URLs pasted from a browser carry ``/?o=123#job/1`` suffixes that must
@@ -122,7 +199,9 @@ def workspace_host(value: Any) -> str | None:
         host, port = parts.hostname, parts.port  # .port raises ValueError on a bad port
     except ValueError:
         return None
-    if parts.scheme != "https" or not host:
+    if parts.scheme != "https" or not host or "@" in parts.netloc:
+        return None
+    if text_problem(value) or host_problem(host if ":" not in host else f"[{host}]"):
         return None
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
@@ -134,7 +213,7 @@ def normalize_host(value: str, where: str) -> str:
     host = workspace_host(value)
     if host is None:
         raise UserError(
-            f"{where}: {value!r} is not an https:// workspace URL; "
+            f"{where}: {short(value)} is not an https:// workspace URL with a plain host name; "
             "use the form https://<workspace-host>"
         )
     return host
@@ -150,18 +229,36 @@ def _check_mapping(data: Any, where: str) -> dict:
     return data
 
 
-def _check_str(value: Any, where: str, choices: tuple[str, ...] | None = None) -> str:
+def _check_str(
+    value: Any,
+    where: str,
+    choices: tuple[str, ...] | None = None,
+    rule: Callable[[str], str | None] = text_problem,
+) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise UserError(f"{where}: expected a non-empty string, got {value!r}")
+        raise UserError(f"{where}: expected a non-empty string, got {short(value)}")
     if choices is not None and value not in choices:
-        raise UserError(f"{where}: {value!r} is not allowed; choose one of: {', '.join(choices)}")
+        raise UserError(
+            f"{where}: {short(value)} is not allowed; choose one of: {', '.join(choices)}"
+        )
+    why = rule(value) or (None if rule is text_problem else text_problem(value))
+    if why:
+        raise UserError(f"{where}: {short(value)} is not valid: {why}; fix it in {CONFIG_FILE}")
     return value
 
 
 def _unknown_keys(data: dict, allowed: tuple[str, ...] | dict, where: str) -> None:
     unknown = [k for k in data if k not in allowed]
     if unknown:
-        raise UserError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
+        raise UserError(
+            f"{where}: unknown key {short(unknown[0])}; allowed keys: {', '.join(allowed)}"
+        )
+
+
+_RULES: dict[str, Callable[[str], str | None]] = {
+    "default_branch": branch_problem,
+    "release_branch": branch_problem,
+}
 
 
 def parse_config(data: Any, source: str = CONFIG_FILE) -> MonorepoConfig:
@@ -182,9 +279,9 @@ def _parse_config(data: Any, source: str) -> MonorepoConfig:
             continue
         where = f"{source}: {key}"
         if typ is str:
-            values[key] = _check_str(data[key], where, choices)
+            values[key] = _check_str(data[key], where, choices, _RULES.get(key, text_problem))
         elif typ is not object and not isinstance(data[key], typ):
-            raise UserError(f"{where}: expected {_type_name(typ)}, got {data[key]!r}")
+            raise UserError(f"{where}: expected {_type_name(typ)}, got {short(data[key])}")
 
     ws = _check_mapping(data["workspaces"], f"{source}: workspaces")
     _unknown_keys(ws, _WORKSPACE_KEYS, f"{source}: workspaces")
@@ -203,7 +300,10 @@ def _parse_config(data: Any, source: str) -> MonorepoConfig:
         cats = _check_mapping(data["catalogs"], f"{source}: catalogs")
         _unknown_keys(cats, _CATALOG_KEYS, f"{source}: catalogs")
         values["catalogs"] = Catalogs(
-            **{k: _check_str(v, f"{source}: catalogs.{k}") for k, v in cats.items()}
+            **{
+                k: _check_str(v, f"{source}: catalogs.{k}", rule=catalog_problem)
+                for k, v in cats.items()
+            }
         )
     if "extra_checks" in data:
         values["extra_checks"] = _extra_checks(data["extra_checks"], source)
@@ -225,10 +325,10 @@ def _extra_checks(value: Any, source: str) -> tuple | str:
 def load_config(root: Path) -> MonorepoConfig:
     """Read and validate ``<root>/monorepo.yml``."""
     path = Path(root) / CONFIG_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise UserError(
             f"{path}: not found; run monostack from the monorepo root (where {CONFIG_FILE} lives)",
             file=str(path),
         )
-    data = load_yaml_file(path, CONFIG_FILE)  # messages name it as users know it
+    data = load_yaml_file(path, CONFIG_FILE, root=root)  # messages name it as users know it
     return parse_config(data, str(CONFIG_FILE))

@@ -6,6 +6,7 @@ exit and no traceback. Every other exception is a bug in monostack and keeps its
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,3 +52,34 @@ def located(file: str) -> Iterator[None]:
         if exc.file:
             raise
         raise UserError(exc.message, file=file, line=exc.line) from None
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space and run it again",
+    errno.EDQUOT: "the disk quota is used up: free some space and run it again",
+    errno.EROFS: "the file system is read-only: run it where you can write",
+    errno.EACCES: "permission denied: check the owner and permissions of the file and folder",
+    errno.EPERM: (
+        "operation not permitted: check its permissions and whether it is immutable (lsattr)"
+    ),
+    errno.ENAMETOOLONG: "the name is too long for the file system: use a shorter name",
+    errno.ELOOP: "it is a symbolic link: replace it with a regular file",
+    errno.EISDIR: "it is a directory: give a file",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EIO: "input/output error: check the disk",
+}
+
+
+def os_error_message(exc: OSError, name: str, doing: str = "write") -> str:
+    """One line for an OS error on ``name`` (full disk, read-only, permissions, long names)."""
+    hint = _OS_HINTS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+    return f"{name}: cannot {doing} it ({hint})"
+
+
+def short(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages never carry a huge value."""
+    if isinstance(value, str | bytes | int | float | bool | type(None)):
+        text = repr(value[: limit + 1] if isinstance(value, str | bytes) else value)
+    else:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -172,6 +173,12 @@ def output_path(path: Path | str, what: str = "--junit-xml") -> Path:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{what} {path}: is a directory; give a file path such as reports/x.xml")
+    if os.path.lexists(path) and not _is_report(path):
+        # e.g. --junit-xml monorepo.yml: never overwrite a file that is not an old report
+        raise UserError(
+            f"{what} {path}: exists and is not a JUnit XML report; give a new path such as "
+            "reports/x.xml (monostack only overwrites its own reports)"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -179,6 +186,23 @@ def output_path(path: Path | str, what: str = "--junit-xml") -> Path:
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UserError(f"{what} {path}: not writable; choose another path")
     return path
+
+
+def _is_report(path: Path) -> bool:
+    """An existing regular file (not a link) that holds a JUnit XML report."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, 4096).lstrip(b"\xef\xbb\xbf").lstrip()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return head.startswith(b"<?xml") and (b"<testsuites" in head or b"<testsuite" in head)
 
 
 def write_junit_xml(results: Sequence[CaseResult], title: str, path: Path | str) -> Path:

@@ -21,14 +21,23 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import os
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from monostack.errors import UserError, located, not_utf8
+from monostack.errors import UserError, located, not_utf8, short
+from monostack.safeio import check_no_links, list_files, read_file
+from monostack.template_rules import (
+    ENGINE_NAMES,
+    check_expression,
+    check_literal_default,
+    check_names,
+    nested_quantifier,
+)
 from monostack.yamlutil import load_yaml_file, load_yaml_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -186,7 +195,7 @@ class StackTemplate:
         unknown = [k for k in given if k not in self.parameters]
         if unknown:
             raise UserError(
-                f"unknown template parameter {unknown[0]!r}; "
+                f"unknown template parameter {short(unknown[0])}; "
                 f"parameters of {self.stack_file}: {', '.join(self.parameters)}"
             )
         context = self.base_context(monorepo)
@@ -296,11 +305,10 @@ class StackTemplate:
                 k.removeprefix(prefix) for k in self.files if k.startswith(prefix)
             )
         if part not in self._files_cache:
-            base = self.root / part
-            found = base.rglob("*") if base.is_dir() else ()
-            self._files_cache[part] = sorted(
-                p.relative_to(base).as_posix() for p in found if p.is_file()
-            )
+            prefix = f"{part}/"  # a symlink or special file in the template is refused
+            self._files_cache[part] = [
+                rel.removeprefix(prefix) for rel in list_files(self.root, part)
+            ]
         return self._files_cache[part]
 
     def _skipped(self, src: str, context: Mapping[str, Any]) -> bool:
@@ -335,7 +343,7 @@ class StackTemplate:
             elif self.files is not None:
                 data = self.files[f"{part}/{src}"]
             else:
-                data = source_path.read_bytes()
+                data = read_file(self.root, f"{part}/{src}")
             if dest in tree:
                 raise UserError(
                     f"{source_path}: renders to {dest!r}, which another template file also "
@@ -401,19 +409,34 @@ def coerce(param: Parameter, value: Any, where: str) -> Any:
             return True
         if text in _FALSE:
             return False
-        raise InvalidAnswer(f"{where}: {value!r} is not a yes/no value")
+        raise InvalidAnswer(f"{where}: {short(value)} is not a yes/no value")
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise InvalidAnswer(f"{where}: expected a string, got {value!r}")
+        raise InvalidAnswer(f"{where}: expected a string, got {short(value)}")
     return str(value)
 
 
+MAX_ANSWER = 1000  # characters: answers are names; this also bounds any regex's work
+
+
 def validate_value(param: Parameter, value: Any) -> None:
+    if isinstance(value, str):
+        why = (
+            f"it is longer than {MAX_ANSWER} characters"
+            if len(value) > MAX_ANSWER
+            else "it contains a control character such as a newline"
+            if re.search(r"[\x00-\x1f\x7f]", value)
+            else "it contains a CI expression ('${{'); give a plain value"
+            if "${{" in value
+            else None
+        )
+        if why:
+            raise InvalidAnswer(f"parameter {param.name!r}: {short(value)} is not valid: {why}")
     if param.choices is not None and value not in param.choices:
         allowed = ", ".join(str(c) for c in param.choices)
-        raise InvalidAnswer(f"parameter {param.name!r}: {value!r} is not one of: {allowed}")
+        raise InvalidAnswer(f"parameter {param.name!r}: {short(value)} is not one of: {allowed}")
     if param.pattern is not None and not re.search(param.pattern, str(value)):
         why = param.pattern_message or f"it must match {param.pattern}"
-        raise InvalidAnswer(f"parameter {param.name!r}: {value!r} is not valid: {why}")
+        raise InvalidAnswer(f"parameter {param.name!r}: {short(value)} is not valid: {why}")
 
 
 # --------------------------------------------------------------------- loading
@@ -435,12 +458,28 @@ def _memory_loader(root: Path, files: Mapping[str, bytes]) -> jinja2.BaseLoader:
     return jinja2.FunctionLoader(load)
 
 
+def _disk_loader(root: Path) -> jinja2.BaseLoader:
+    """Templates, macros and includes read through :func:`monostack.safeio.read_file`: a
+    symlink in the template never pulls a file from outside into a project."""
+    import jinja2
+
+    def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        if not os.path.lexists(root / name):
+            return None
+        data = read_file(root, name)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{root / name}: {not_utf8(exc)}") from None
+        return text, str(root / name), lambda: True
+
+    return jinja2.FunctionLoader(load)
+
+
 def make_environment(root: Path, files: Mapping[str, bytes] | None = None) -> jinja2.Environment:
     import jinja2
 
-    loader = (
-        _memory_loader(root, files) if files is not None else jinja2.FileSystemLoader(str(root))
-    )
+    loader = _memory_loader(root, files) if files is not None else _disk_loader(root)
     env = jinja2.Environment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
@@ -471,10 +510,20 @@ def _param_from(name: str, spec: Any, where: str) -> Parameter:
         raise UserError(f"{where}.choices: expected a non-empty list")
     pattern = spec.get("pattern")
     if pattern is not None:
+        if not isinstance(pattern, str):
+            raise UserError(f"{where}.pattern: expected a regular expression string")
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise UserError(f"{where}.pattern: {pattern!r} is not a valid regex: {exc}") from None
+            raise UserError(
+                f"{where}.pattern: {short(pattern)} is not a valid regex: {exc}"
+            ) from None
+        if nested_quantifier(pattern):
+            raise UserError(
+                f"{where}.pattern: {short(pattern)} repeats a group that itself repeats, e.g. "
+                "(a+)+: such patterns can take exponential time on a crafted answer; "
+                "rewrite it without the nested repetition, e.g. [a-z0-9-]+"
+            )
     for key in ("description", "pattern_message", "when", "when_message"):
         if spec.get(key) is not None and not isinstance(spec[key], str):
             raise UserError(f"{where}.{key}: expected a string")
@@ -482,6 +531,7 @@ def _param_from(name: str, spec: Any, where: str) -> Parameter:
         raise UserError(f"{where}.computed: expected true or false")
     if spec.get("computed") and spec.get("default") is None:
         raise UserError(f"{where}: a computed parameter needs a default")
+    check_literal_default(spec, typ, choices, pattern, where)
     return Parameter(
         name=name,
         type=typ,
@@ -500,10 +550,11 @@ def load_template(root: Path) -> StackTemplate:
     """Read and validate ``<root>/stack.yml``."""
     root = Path(root)
     path = root / STACK_FILE
-    if not path.is_file():
+    check_no_links(root.parent, root.name, "dir")  # stack_template itself is no link
+    if not os.path.lexists(path):
         raise UserError(f"{path}: not found; the stack template needs a {STACK_FILE}")
     with located(str(path)):
-        return _parse_template(root, load_yaml_file(path), None)
+        return _parse_template(root, load_yaml_file(path, str(path), root=root), None)
 
 
 def load_template_files(root: Path, files: Mapping[str, bytes]) -> StackTemplate:
@@ -541,6 +592,7 @@ def _parse_template(root: Path, data: Any, files: dict[str, bytes] | None) -> St
         params[name] = _param_from(name, spec, f"{path}: parameters.{name}")
     if "project_name" not in params:
         raise UserError(f"{path}: parameters: 'project_name' must be declared")
+    check_names(path, params)
     raw_rules = data.get("skip") or []
     if not isinstance(raw_rules, list):
         raise UserError(f"{path}: skip: expected a list of {{when, paths}} rules")
@@ -555,6 +607,7 @@ def _parse_template(root: Path, data: Any, files: dict[str, bytes] | None) -> St
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise UserError(f"{where}.paths: expected a list of glob patterns")
         rules.append(SkipRule(when=str(rule["when"]), paths=tuple(paths)))
+        check_expression(str(rule["when"]), set(params) | ENGINE_NAMES, f"{where}.when")
     return StackTemplate(
         root=root,
         version=str(version),

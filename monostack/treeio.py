@@ -1,26 +1,205 @@
-"""Writing rendered trees to disk without ever leaving a half-written result behind.
+"""The one way monostack reads and writes files in a repository: never through a symlink, never
+leaving a half-written result or a stray file behind, even when killed.
 
-Two shapes of write:
+Reading is :mod:`monostack.safeio`'s job (no symlinks, no special files); writes check the
+same way that no folder on the way is a link, so a symlinked ``.github`` is refused.
 
-* :func:`write_new_directory` creates a directory that must not exist yet: the whole tree is
-  written into a hidden temporary sibling, then renamed into place in one step.
-* :func:`apply_changes` creates, replaces and deletes individual files inside an existing tree
-  (``sync-workflows``): new contents are staged next to their targets first, old files are kept
-  as backups until every rename has succeeded, and any failure restores the backups.
+Writing: :func:`write_new_directory` (``new-project``) and :func:`apply_changes` (sync, update)
+run as one transaction under the repository lock (:mod:`monostack.repolock`). A journal file
+written before anything else names every temporary, backup and new directory the transaction
+may create; the next run rolls an interrupted transaction back (or, once committed, forward)
+and removes those files, so after a SIGKILL at any step the tree is all-old or all-new.
+SIGINT is held back while files are renamed, so Ctrl-C never leaves a half-applied tree.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from pathlib import Path
 
-from monostack.errors import UserError
+from monostack.errors import UserError, os_error_message
+from monostack.safeio import check_inside, check_no_links, read_path
+from monostack.writesteps import (  # noqa: F401 - re-exported for tests
+    held_sigint,
+    interrupt,
+    reset_steps,
+    set_fault_hook,
+    step,
+)
 
 Tree = dict[str, bytes]
+
+JOURNAL_FILE = "monostack-journal.json"  # in state_dir(root): .git/monostack/ in git
+TMP_SUFFIX = ".monostack-tmp"  # staged new content: .<name>.monostack-tmp next to its target
+BAK_SUFFIX = ".monostack-bak"  # the old file, kept until the transaction is committed
+committed = 0  # transactions committed by this process (truthful interrupt messages)
+
+
+# ------------------------------------------------------------------------------ journal
+def journal_path(root: Path) -> Path:
+    from monostack.repolock import state_dir
+
+    return state_dir(root) / JOURNAL_FILE
+
+
+def _write_journal(root: Path, record: dict) -> None:
+    """Replace the journal in one rename (a kill leaves the old one or the new one)."""
+    path = journal_path(root)
+    tmp = path.with_name(JOURNAL_FILE + TMP_SUFFIX)
+    step()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(record, fh)
+    os.replace(tmp, path)
+
+
+def _remove_journal(root: Path) -> None:
+    step()
+    journal_path(root).unlink(missing_ok=True)
+
+
+def _drop_journal(root: Path) -> None:
+    path = journal_path(root)
+    path.unlink(missing_ok=True)
+    path.with_name(JOURNAL_FILE + TMP_SUFFIX).unlink(missing_ok=True)
+
+
+def _rmdirs(root: Path, dirs: list[str]) -> None:
+    """Remove the directories a transaction created (innermost first), where empty."""
+    for rel in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
+        with suppress(OSError):
+            os.rmdir(root / rel)
+
+
+def _roll_back(root: Path, record: dict) -> None:
+    if record["kind"] == "new_directory":
+        shutil.rmtree(root / record["staging"], ignore_errors=True)
+        _rmdirs(root, record["dirs"])
+        return
+    committing = record["phase"] != "stage"
+    for entry in reversed(record["entries"]):
+        target = root / entry["path"]
+        bak = root / entry["bak"]
+        if committing and os.path.lexists(bak):
+            os.replace(bak, target)
+            bak.unlink(missing_ok=True)  # rename is a no-op when both are links to one file
+        elif committing and not entry["existed"]:
+            target.unlink(missing_ok=True)
+        (root / entry["tmp"]).unlink(missing_ok=True)
+    _rmdirs(root, record["dirs"])
+
+
+def _roll_forward(root: Path, record: dict) -> None:
+    step()
+    for entry in record["entries"]:
+        (root / entry["bak"]).unlink(missing_ok=True)
+        (root / entry["tmp"]).unlink(missing_ok=True)
+    _prune_emptied(root, [e["path"] for e in record["entries"] if e["delete"]])
+
+
+def _prune_emptied(root: Path, deleted: list[str]) -> None:
+    """Directories emptied by deletions go too, so a removed project leaves nothing behind."""
+    for rel in deleted:
+        parent = (root / rel).parent
+        while parent != root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
+def recover(root: Path) -> str | None:
+    """Finish what a killed run left: roll its transaction back (or forward once committed)
+    and remove its files. Call with the repository lock held. Returns what was done."""
+    root = Path(root)
+    path = journal_path(root)
+    path.with_name(JOURNAL_FILE + TMP_SUFFIX).unlink(missing_ok=True)
+    if not os.path.lexists(path):
+        return None
+    try:
+        record = json.loads(read_path(path))
+        kind, phase = record["kind"], record["phase"]
+    except (ValueError, KeyError, TypeError, UserError):
+        raise UserError(
+            f"{path}: an interrupted monostack run left this journal, but it is "
+            "unreadable; check `git status`, restore what looks wrong, then delete the file"
+        ) from None
+    with held_sigint():
+        interrupt.abortable = False
+        if phase == "done":
+            _roll_forward(root, record)
+            what = "completed"
+        elif kind == "new_directory" and os.path.lexists(root / record["target"]):
+            _roll_back(root, record)  # the rename happened: only the journal was left
+            what = "completed"
+        else:
+            _roll_back(root, record)
+            what = "rolled back (nothing of it was kept)"
+        path.unlink(missing_ok=True)
+        interrupted = interrupt.pending
+    if interrupted:
+        raise KeyboardInterrupt
+    where = record.get("target") or ", ".join(e["path"] for e in record.get("entries", [])[:3])
+    return f"an interrupted monostack write ({where}) was found and {what}"
+
+
+def stray_files(root: Path) -> list[str]:
+    """Leftovers of interrupted runs: the journal, a stale lock, and temporary or backup files
+    in the places monostack writes (repo root, projects/, .github/, .azure/). For checks."""
+    from monostack.repolock import lock_is_stale, lock_path
+
+    root = Path(root)
+    found = []
+    for path in (journal_path(root), lock_path(root)):
+        if os.path.lexists(path) and (path.name == JOURNAL_FILE or lock_is_stale(root)):
+            found.append(os.path.relpath(path, root))
+    for top in ("", "projects", ".github", ".azure"):
+        base = root / top
+        if not base.is_dir() or base.is_symlink():
+            continue
+        walk = os.walk(base) if top in (".github", ".azure") else [(str(base), [], None)]
+        for folder, _dirs, files in walk:
+            names = files if files is not None else os.listdir(folder)
+            for name in names:
+                if name.endswith((TMP_SUFFIX, BAK_SUFFIX)):
+                    found.append(Path(folder, name).relative_to(root).as_posix())
+    return sorted(set(found))
+
+
+# ------------------------------------------------------------------------------ writing
+def _missing_dirs(root: Path, rels: list[str]) -> list[str]:
+    """Directories (relative) that must be created for ``rels``, outermost first."""
+    missing: list[str] = []
+    for rel in rels:
+        parent = Path(rel).parent
+        chain = []
+        while str(parent) not in (".", "") and not (root / parent).exists():
+            chain.append(parent.as_posix())
+            parent = parent.parent
+        for d in reversed(chain):
+            if d not in missing:
+                missing.append(d)
+    return sorted(missing, key=lambda d: d.count("/"))
+
+
+def _side_name(rel: str, suffix: str) -> str:
+    path = Path(rel)
+    return (path.parent / f".{path.name}{suffix}").as_posix()
+
+
+def _write_bytes(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -29,60 +208,86 @@ def _umask() -> int:
     return mask
 
 
-def _make_parents(path: Path) -> list[Path]:
-    """Create the missing ancestors of ``path``; return them, outermost first."""
-    missing = []
-    parent = path.parent
-    while not parent.exists():
-        missing.append(parent)
-        parent = parent.parent
-    missing.reverse()
-    for directory in missing:
-        directory.mkdir()
-    return missing
-
-
-def _check_inside(root: Path, rel: str) -> None:
-    parts = Path(rel).parts
-    if Path(rel).is_absolute() or ".." in parts or not parts:
-        raise UserError(f"refusing to write {rel!r}: it is not a path inside {root}")
-
-
-def _write_tree(
-    base: Path, tree: Mapping[str, bytes], on_file: Callable[[str], None] | None
-) -> None:
-    for rel, data in sorted(tree.items()):
-        target = base / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        if on_file is not None:
-            on_file(rel)
+def _as_user_error(exc: OSError, root: Path) -> UserError:
+    name = exc.filename
+    if isinstance(name, str | Path):
+        with suppress(ValueError):
+            name = Path(name).relative_to(root).as_posix()
+    return UserError(os_error_message(exc, str(name or root), "write") + "; nothing was changed")
 
 
 def write_new_directory(
-    target: Path, tree: Mapping[str, bytes], on_file: Callable[[str], None] | None = None
+    target: Path,
+    tree: Mapping[str, bytes],
+    on_file: Callable[[str], None] | None = None,
+    root: Path | None = None,
 ) -> None:
-    """Write ``tree`` as the new directory ``target``, atomically.
+    """Write ``tree`` as the new directory ``target`` (inside repository ``root``, default: its
+    parent), atomically: staged in ``.<name>.monostack-tmp`` beside it, then renamed.
 
-    ``on_file`` is called after each file is staged (tests use it to inject a failure). Parent
-    directories created for ``target`` are removed again if the write fails.
+    ``on_file`` is called after each file is staged (tests use it to inject a failure).
     """
+    from monostack.repolock import repo_lock
+
     target = Path(target)
+    if root is None:  # the nearest existing folder holds the lock and the journal
+        root = target.parent
+        while not root.exists():
+            root = root.parent
+    root = Path(root)
+    rel = target.relative_to(root).as_posix()
+    check_no_links(root, rel, None)
     if os.path.lexists(target):
-        raise UserError(f"{target}: already exists; choose another name or remove it first")
-    for rel in tree:
-        _check_inside(target, rel)
-    created = _make_parents(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a project is not
-        _write_tree(staging, tree, on_file)
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        for directory in created:
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
+        raise UserError(f"{rel}: already exists; choose another name or remove it first")
+    for name in tree:
+        check_inside(target, name)
+    staging = _side_name(rel, TMP_SUFFIX)
+    mode = 0o666 & ~_umask()
+    with repo_lock(root), held_sigint():
+        record = {
+            "kind": "new_directory",
+            "phase": "stage",
+            "staging": staging,
+            "target": rel,
+            "dirs": _missing_dirs(root, [rel]),
+        }
+        renamed = False
+        try:
+            _write_journal(root, record)
+            for d in record["dirs"]:
+                step()
+                os.mkdir(root / d)
+            step()
+            os.mkdir(root / staging, 0o777 & ~_umask())
+            made = {""}
+            for name, data in sorted(tree.items()):
+                parent = Path(name).parent.as_posix()
+                if parent not in made:
+                    (root / staging / parent).mkdir(parents=True, exist_ok=True)
+                    made.add(parent)
+                step()
+                _write_bytes(root / staging / name, data, mode)
+                if on_file is not None:
+                    on_file(name)
+            step()
+            interrupt.abortable = False
+            os.rename(root / staging, target)
+            renamed = True
+            _remove_journal(root)
+        except BaseException as exc:
+            interrupt.abortable = False
+            if not renamed:
+                _roll_back(root, record)
+            _drop_journal(root)
+            if isinstance(exc, OSError):
+                raise _as_user_error(exc, root) from None
+            raise
+    _count_commit()
+
+
+def _count_commit() -> None:
+    global committed
+    committed += 1
 
 
 def apply_changes(
@@ -90,67 +295,87 @@ def apply_changes(
     changes: Mapping[str, bytes | None],
     on_file: Callable[[str], None] | None = None,
 ) -> None:
-    """Create/replace (bytes) or delete (None) files under ``root``, all or nothing."""
+    """Create/replace (bytes) or delete (None) files under ``root``, all or nothing.
+
+    Writes never go through a symlinked folder (``.github`` a link to elsewhere is refused).
+    """
+    from monostack.repolock import repo_lock
+
     root = Path(root)
-    staged: dict[str, Path] = {}
-    backups: dict[str, Path] = {}
-    done: list[str] = []
-    made_dirs: list[Path] = []
     for rel in changes:
-        _check_inside(root, rel)
+        check_no_links(root, rel, "file")
     file_mode = 0o666 & ~_umask()
-    try:
+    with repo_lock(root), held_sigint():
+        entries = []
         for rel, data in sorted(changes.items()):
             target = root / rel
-            if data is None:
-                continue
-            made_dirs += _make_parents(target)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            if target.exists():
-                os.chmod(tmp, target.stat().st_mode & 0o777)
-            else:
-                os.chmod(tmp, file_mode)
-            staged[rel] = Path(tmp)
-            if on_file is not None:
-                on_file(rel)
-        for rel in sorted(changes):
-            target = root / rel
-            if target.exists():
-                fd, bak = tempfile.mkstemp(prefix=f".{target.name}.bak-", dir=target.parent)
-                os.close(fd)
-                try:
-                    os.replace(target, bak)
-                except BaseException:
-                    os.unlink(bak)  # the empty placeholder; the target was not moved
-                    raise
-                backups[rel] = Path(bak)
-            if rel in staged:
-                os.replace(staged[rel], target)
-                del staged[rel]
-            done.append(rel)
-    except BaseException:
-        for rel in reversed(done):
-            target = root / rel
-            if changes[rel] is not None:
-                target.unlink(missing_ok=True)
-        for rel, bak in backups.items():
-            os.replace(bak, root / rel)
-        for tmp in staged.values():
-            tmp.unlink(missing_ok=True)
-        for directory in reversed(made_dirs):
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
-    for bak in backups.values():
-        bak.unlink(missing_ok=True)
-    # Directories emptied by deletions are removed, so a removed project leaves nothing behind.
-    for rel, data in changes.items():
-        if data is None:
-            parent = (root / rel).parent
-            while parent != root and parent.is_dir() and not any(parent.iterdir()):
-                parent.rmdir()
-                parent = parent.parent
+            existed = target.is_file()
+            entries.append(
+                {
+                    "path": rel,
+                    "tmp": _side_name(rel, TMP_SUFFIX),
+                    "bak": _side_name(rel, BAK_SUFFIX),
+                    "existed": existed,
+                    "delete": data is None,
+                    "mode": (target.stat().st_mode & 0o777) if existed else file_mode,
+                }
+            )
+        record = {
+            "kind": "apply_changes",
+            "phase": "stage",
+            "entries": entries,
+            "dirs": _missing_dirs(root, [r for r, d in changes.items() if d is not None]),
+        }
+        try:
+            _write_journal(root, record)
+            for d in record["dirs"]:
+                step()
+                os.mkdir(root / d)
+            for entry in entries:
+                data = changes[entry["path"]]
+                if data is None:
+                    continue
+                step()
+                _write_bytes(root / entry["tmp"], data, entry["mode"])
+                if on_file is not None:
+                    on_file(entry["path"])
+            record["phase"] = "commit"
+            _write_journal(root, record)
+            interrupt.abortable = False
+            for entry in entries:
+                target, tmp = root / entry["path"], root / entry["tmp"]
+                if entry["existed"]:
+                    step()
+                    _keep_backup(target, root / entry["bak"])
+                if entry["delete"]:
+                    step()
+                    target.unlink()
+                elif os.path.lexists(tmp):
+                    step()
+                    os.replace(tmp, target)
+            record["phase"] = "done"
+            _write_journal(root, record)
+        except BaseException as exc:
+            interrupt.abortable = False
+            _roll_back(root, record)
+            _drop_journal(root)
+            if isinstance(exc, OSError):
+                raise _as_user_error(exc, root) from None
+            raise
+        _count_commit()
+        with suppress(OSError):  # committed: a failed clean-up is finished by the next run
+            _roll_forward(root, record)
+            _remove_journal(root)
+
+
+def _keep_backup(target: Path, bak: Path) -> None:
+    """The old file stays in place under a second name until the transaction is done."""
+    try:
+        os.link(target, bak)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        shutil.copy2(target, bak)
 
 
 # ------------------------------------------------------------ whole-directory rewrites
@@ -225,9 +450,18 @@ def rewrite_directory(
     ``target`` in one rename. A kill before that leaves only a directory in ``scratch``, which
     :func:`clean_scratch` removes (or, after the two-step fallback swap, puts back).
     """
-    target = Path(target)
+    with held_sigint():  # Ctrl-C: rolled back while staging, held once swapping
+        _rewrite(Path(target), changes, scratch, on_file)
+
+
+def _rewrite(
+    target: Path,
+    changes: Mapping[str, bytes | None],
+    scratch: Path,
+    on_file: Callable[[str], None] | None,
+) -> None:
     for rel in changes:
-        _check_inside(target, rel)
+        check_inside(target, rel)
         _no_symlink_between(target, rel)
     scratch.mkdir(parents=True, exist_ok=True)
     clean_scratch(scratch)
@@ -235,6 +469,7 @@ def rewrite_directory(
     try:
         (work / _TARGET_NOTE).write_text(str(target.resolve()), encoding="utf-8")
         clone = work / "new"
+        step()
         _clone_tree(target, clone)
         file_mode = 0o666 & ~_umask()
         for rel, data in sorted(changes.items()):
@@ -248,11 +483,14 @@ def rewrite_directory(
                     parent.rmdir()
                     parent = parent.parent
                 continue
+            step()
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             os.chmod(path, mode)
             if on_file is not None:
                 on_file(rel)
+        step()
+        interrupt.abortable = False
         if not _exchange(clone, target):
             os.rename(target, work / _OLD)  # a kill here: clean_scratch moves it back
             os.rename(clone, target)

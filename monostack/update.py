@@ -29,6 +29,7 @@ from monostack.projects import (
     discover_projects,
     render_answers_file,
 )
+from monostack.repolock import repo_lock
 from monostack.template import RESERVED_NAMES, StackTemplate, load_template
 from monostack.treeio import rewrite_directory
 from monostack.yamlutil import load_yaml_text
@@ -258,6 +259,18 @@ def update_projects(
     result = UpdateResult(plans, mode)
     if mode != "apply":
         return result
+    with repo_lock(root):  # one writer at a time; recovers what a killed run left
+        _apply(root, plans, result, sync, on_file)
+    return result
+
+
+def _apply(
+    root: Path,
+    plans: list[ProjectPlan],
+    result: UpdateResult,
+    sync: bool,
+    on_file: Callable[[str], None] | None,
+) -> None:
     # a project with nothing to do may be dirty (e.g. conflicts being resolved); one to write
     # may not: the update must be reviewable, and undoable, with git
     dirty = dirty_projects(root, [p.project for p in plans if p.behind])
@@ -280,7 +293,6 @@ def update_projects(
 
             outcome = sync_workflows(root)
             result.synced = outcome.output_lines() + outcome.error_lines()
-    return result
 
 
 def current_tree_id(root: Path) -> str:

@@ -73,21 +73,90 @@ def yaml_error(exc: yaml.YAMLError, source: str) -> UserError:
     return UserError(yaml_error_message(exc, source), file=source, line=line)
 
 
+# Most values a YAML document may stand for once its aliases are expanded. Real files are far
+# below it (a big CI file: a few thousand); a "billion laughs" alias bomb is far above.
+MAX_EXPANDED_NODES = 100_000
+
+
+def expanded_size(node: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
+    """How many nodes ``node`` stands for with every alias expanded, counted without expanding
+    (each shared node once, memoised): linear in the file, stops early past ``limit``."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        known = sizes.get(id(n))
+        if known is not None:
+            return known
+        sizes[id(n)] = 1  # a recursive alias counts once (PyYAML refuses it anyway)
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            children = n.value
+        elif isinstance(n, yaml.MappingNode):
+            children = [c for pair in n.value for c in pair]
+        else:
+            children = []
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        sizes[id(n)] = total
+        return total
+
+    return size(node)
+
+
+def _bounded_load(loader: yaml.SafeLoader, source: str) -> Any:
+    node = loader.get_single_node()
+    if node is None:
+        return None
+    if expanded_size(node) > MAX_EXPANDED_NODES:
+        line = node.start_mark.line + 1
+        raise UserError(
+            f"{source}:{line}: refused: its aliases (*name) expand to more than "
+            f"{MAX_EXPANDED_NODES} values (an alias bomb?); write the values out instead",
+            file=source,
+            line=line,
+        )
+    return loader.construct_document(node)
+
+
 def load_yaml_text(text: str, source: str, loader: type[StrictLoader] = StrictLoader) -> Any:
-    """Parse YAML text; raise UserError('<source>:<line>: invalid YAML: ...') on bad input."""
+    """Parse YAML text; raise UserError('<source>:<line>: invalid YAML: ...') on bad input.
+
+    Alias expansion is bounded (:data:`MAX_EXPANDED_NODES`), so hostile input cannot make
+    monostack or anything reading its result use unbounded time or memory.
+    """
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - SafeLoader subclass
+        parser = loader(text)
+        try:
+            return _bounded_load(parser, source)
+        finally:
+            parser.dispose()
     except yaml.YAMLError as exc:
         raise yaml_error(exc, source) from None
+    except RecursionError:
+        raise UserError(f"{source}: refused: nested too deeply; flatten it", file=source) from None
 
 
-def load_yaml_file(path: Path, source: str | None = None) -> Any:
-    """Parse a UTF-8 YAML file; bad bytes or bad YAML are a UserError naming ``source``."""
+def load_yaml_file(path: Path, source: str | None = None, root: Path | None = None) -> Any:
+    """Parse a UTF-8 YAML file; bad bytes or bad YAML are a UserError naming ``source``.
+
+    Read through :func:`monostack.treeio.read_path`: never through a symlink (below ``root``
+    when given), never a special file.
+    """
+    from monostack.safeio import read_path
+
     source = source or str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_path(Path(path), root).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{source}: {not_utf8(exc)}", file=source) from None
+    except UserError as exc:  # name the file as the caller knows it (e.g. monorepo.yml)
+        rel = Path(path).relative_to(root).as_posix() if root is not None else Path(path).name
+        message = exc.message
+        if message.startswith(f"{rel}:"):
+            message = source + message[len(rel) :]
+        raise UserError(message, file=source) from None
     return load_yaml_text(text, source)
 
 

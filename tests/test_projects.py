@@ -159,7 +159,7 @@ def test_dry_run_writes_nothing(repo):
 def test_failure_mid_render_leaves_no_trace(repo):
     root = root_of(repo)
     explode, calls = fail_on_nth_file(2)
-    with pytest.raises(OSError, match="injected"):
+    with pytest.raises(UserError, match="injected"):
         new_project(root, "project2", on_file=explode)
     assert len(calls) == 2
     assert not (root / "projects").exists()
@@ -175,7 +175,7 @@ def test_failure_with_existing_projects_dir_keeps_it(repo):
     def explode(rel: str) -> None:
         raise OSError("injected")
 
-    with pytest.raises(OSError):
+    with pytest.raises(UserError):
         new_project(root, "project2", on_file=explode)
     assert sorted(p.name for p in (root / "projects").iterdir()) == ["project1"]
     assert git_status(repo) == ""

@@ -233,9 +233,9 @@ def test_template_error_in_one_branch_is_not_a_skipped_combination(tmp_path: Pat
         'default: "{{ project_name }}_thing"',
         'default: "{{ typo_var if use_thing else project_name }}"',
     )
-    tpl = load_template(make_template(tmp_path, stack, {"project/a.txt": "a"}))
-    with pytest.raises(UserError, match="typo_var"):
-        list(tpl.iter_choice_combinations({"project_name": "abc"}, CONFIG))
+    # now caught when the template loads, before any combination is tried
+    with pytest.raises(UserError, match="typo_var.*not a parameter declared before it"):
+        load_template(make_template(tmp_path, stack, {"project/a.txt": "a"}))
 
 
 def test_combinations_failing_a_pattern_are_skipped(tmp_path: Path):

@@ -36,7 +36,7 @@ def test_write_new_directory_failure_removes_staging_and_created_parents(tmp_pat
         if rel == "b":
             raise OSError("injected")
 
-    with pytest.raises(OSError, match="injected"):
+    with pytest.raises(UserError, match="injected"):
         write_new_directory(target, {"a": b"1", "b": b"2", "c": b"3"}, on_file=boom)
     assert list(tmp_path.iterdir()) == []
 
@@ -63,7 +63,7 @@ def test_apply_changes_is_all_or_nothing(tmp_path):
             raise OSError("injected")
 
     changes = {"a.yml": b"a2", "b.yml": None, "c/new.yml": b"c", "d.yml": b"d"}
-    with pytest.raises(OSError, match="injected"):
+    with pytest.raises(UserError, match="injected"):
         apply_changes(tmp_path, changes, on_file=boom)
     assert snapshot(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yml", "b.yml"]
@@ -74,16 +74,19 @@ def test_apply_changes_rolls_back_after_partial_renames(tmp_path, monkeypatch):
     (tmp_path / "b.yml").write_text("b1")
     before = snapshot(tmp_path)
     real_replace = os.replace
-    calls = {"n": 0}
+    renamed = []
 
     def flaky_replace(src, dst):
-        calls["n"] += 1
-        if calls["n"] == 4:  # backup a, install a, backup b, then fail installing b
+        if str(dst).endswith("b.yml") and renamed == [tmp_path / "a.yml"]:
+            renamed.append("failed")  # a.yml installed, then installing b.yml fails, once
             raise OSError("rename failed (injected)")
-        return real_replace(src, dst)
+        real_replace(src, dst)
+        if str(dst).endswith(".yml"):
+            renamed.append(dst)
 
     monkeypatch.setattr(os, "replace", flaky_replace)
-    with pytest.raises(OSError, match="injected"):
+    with pytest.raises(UserError, match="injected"):
         apply_changes(tmp_path, {"a.yml": b"a2", "b.yml": b"b2"})
     monkeypatch.setattr(os, "replace", real_replace)
+    assert renamed, "the fault came after a rename"
     assert snapshot(tmp_path) == before

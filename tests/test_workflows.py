@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from monostack.config import load_config
 from monostack.errors import UserError
 from monostack.projects import discover_projects, new_project
 from monostack.template import load_template
+from monostack.treeio import reset_steps, set_fault_hook
 from monostack.workflows import (
     CHECK_NAME,
     apply_sync,
@@ -796,7 +796,7 @@ def test_dry_run_writes_nothing(alpha):
 def test_failure_while_staging_leaves_the_root_unchanged(alpha):
     root = root_of(alpha)
     explode, calls = fail_on_nth_file(2)
-    with pytest.raises(OSError, match="injected"):
+    with pytest.raises(UserError, match="injected"):
         apply_sync(root, plan_sync(root), on_file=explode)
     assert len(calls) == 2
     assert git_status(alpha) == ""
@@ -818,26 +818,30 @@ def test_failure_while_renaming_restores_every_file(alpha, monkeypatch):
     plan = plan_sync(root)
     assert {c.action for c in plan.changes} == {"update", "delete"}
 
-    # Renames in a successful apply: a backup per existing file, one per new content.
-    renames = sum((c.before is not None) + (c.data is not None) for c in plan.changes)
-    assert renames >= 4
-    real_replace = os.replace
-    for fail_at in range(1, renames + 1):
-        count = []
+    # Fail at every write step of the transaction in turn (journal, staging, backups, renames):
+    # each failure restores the root exactly; past the last step the apply succeeds.
+    steps = 0
+    for fail_at in range(1, 200):
 
-        def flaky_replace(src, dst, count=count, fail_at=fail_at):
-            count.append(dst)
-            if len(count) == fail_at:
+        def fail(step, fail_at=fail_at):
+            if step == fail_at:
                 raise OSError("rename failed (injected)")
-            return real_replace(src, dst)
 
-        monkeypatch.setattr(os, "replace", flaky_replace)
-        with pytest.raises(OSError, match="injected"):
+        set_fault_hook(fail)
+        reset_steps()
+        try:
             apply_sync(root, plan)
-        monkeypatch.undo()
-        assert snapshot(root) == before, f"not restored after failing rename {fail_at}"
+        except UserError as exc:
+            assert "injected" in exc.message
+        else:
+            steps = fail_at - 1
+            break
+        finally:
+            set_fault_hook(None)
+        assert snapshot(root) == before, f"not restored after failing step {fail_at}"
         assert git_status(alpha) == ""
-    apply_sync(root, plan)  # and the same plan still applies cleanly afterwards
+    assert steps >= 8, "every step of the write was exercised"
+    sync_workflows(root)  # finishes the clean-up the last injected fault interrupted
     assert plan_sync(root).in_sync
 
 

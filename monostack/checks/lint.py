@@ -373,7 +373,10 @@ def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Findi
     try:
         template = load_template(template_root)
     except UserError as exc:
-        return [Finding.from_error(CHECK, MONOREPO, exc, root)]
+        finding = Finding.from_error(CHECK, MONOREPO, exc, root)
+        if finding.line is None:  # e.g. a `when:` naming an undefined variable
+            finding = dataclasses.replace(finding, line=_setting_line(path, exc.message))
+        return [finding]
     try:
         tree = compose_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:  # pragma: no cover - load_template already parsed it
@@ -409,6 +412,28 @@ def stack_file_findings(template_root: Path, root: Path, env: Any) -> list[Findi
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _setting_line(path: Path, message: str) -> int | None:
+    """The line of the setting a stack.yml error names (``parameters.x.when``, ``skip[0].when``)."""
+    import re
+
+    import yaml
+
+    from monostack.yamlutil import compose_yaml
+
+    match = re.search(r"(?:parameters\.(\w+)\.(\w+)|skip\[(\d+)\]\.(\w+))", message)
+    if match is None:
+        return None
+    if match.group(1):
+        where: list[Any] = ["parameters", match.group(1), match.group(2)]
+    else:
+        where = ["skip", int(match.group(3)), match.group(4)]
+    try:
+        tree = compose_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return key_line(tree, where) if tree else None
+
+
 def _owner(file: str, owners: Mapping[str, str]) -> str:
     parts = file.split("/")
     if len(parts) >= 2 and parts[0] == PROJECTS_DIR:

@@ -7,6 +7,7 @@ after changes nothing, byte for byte: the managed root file is a fixed function 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,9 @@ from monostack.checks import ERROR, MONOREPO, Finding
 from monostack.config import MonorepoConfig
 from monostack.errors import UserError, not_utf8
 from monostack.projects import PROJECTS_DIR, discover_projects
-from monostack.treeio import apply_changes
+from monostack.repolock import LOCK_FILE, repo_lock
+from monostack.safeio import read_file
+from monostack.treeio import JOURNAL_FILE, apply_changes, stray_files
 from monostack.workflows.gitlab import GITLAB_ROOT, compose_sources, pipeline_files, taken_message
 from monostack.workflows.gitlab_rules import gitlab_conflicts
 from monostack.workflows.header import damaged_header, managed_file, parse_managed
@@ -209,9 +212,27 @@ def plan_sync(root: Path, force: bool = False, config: MonorepoConfig | None = N
             plan.conflicts.append(Conflict(_edited(path, header.origin, True), path, None, project))
 
     plan.conflicts.extend(_content_conflicts(sources, existing, blocked))
+    plan.conflicts.extend(_stray_conflicts(root))
     plan.changes.sort(key=lambda c: c.path)
     plan.conflicts.sort(key=lambda c: (c.file, c.line or 0, c.message))
     return plan
+
+
+def _stray_conflicts(root: Path) -> list[Conflict]:
+    """Files an interrupted (killed) run left behind: the next writing run cleans up what its
+    journal names; anything else is reported so it is never committed by accident."""
+    conflicts = []
+    for path in stray_files(root):
+        if path.endswith((JOURNAL_FILE, LOCK_FILE)):
+            what = f"run {COMMAND} to finish or roll back that run (it cleans up by itself)"
+        else:
+            what = "compare it with the file it sits beside, keep what you need, then delete it"
+        conflicts.append(
+            Conflict(
+                f"{path}: left behind by an interrupted monostack run; {what}", path, None, MONOREPO
+            )
+        )
+    return conflicts
 
 
 def _content_conflicts(
@@ -265,7 +286,7 @@ def apply_sync(root: Path, plan: SyncPlan, on_file: Callable[[str], None] | None
         )
     for change in plan.changes:
         target = root / change.path
-        current = target.read_bytes() if target.is_file() else None
+        current = read_file(root, change.path) if os.path.lexists(target) else None
         if current != change.before:
             raise UserError(
                 f"{change.path}: changed while {COMMAND} was running; nothing written: run it again"
@@ -325,12 +346,15 @@ def sync_workflows(
     root: Path, check: bool = False, dry_run: bool = False, force: bool = False
 ) -> SyncResult:
     """The whole ``invoke sync-workflows`` task: plan, and apply unless checking or dry-running."""
-    plan = plan_sync(root, force=force)
     mode = "check" if check else "dry-run" if dry_run else "apply"
-    applied = False
-    if mode == "apply" and plan.changes and not plan.conflicts:
-        apply_sync(root, plan)
-        applied = True
+    if mode != "apply":
+        return SyncResult(plan=plan_sync(root, force=force), mode=mode, applied=False)
+    with repo_lock(Path(root)):  # plan and apply against one state of the root
+        plan = plan_sync(root, force=force)
+        applied = False
+        if plan.changes and not plan.conflicts:
+            apply_sync(root, plan)
+            applied = True
     return SyncResult(plan=plan, mode=mode, applied=applied)
 
 

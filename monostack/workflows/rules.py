@@ -131,7 +131,13 @@ def walk(node: yaml.Node) -> Iterator[tuple[str, yaml.Node]]:
 def parse(entry: Entry) -> tuple[yaml.Node | None, Conflict | None]:
     """The node tree of ``entry``, or the conflict saying it is not valid YAML."""
     try:
-        load_yaml_text(entry.text, entry.file)  # strict: duplicate keys, unknown tags
+        data = load_yaml_text(entry.text, entry.file)  # strict: duplicate keys, unknown tags
+        if entry.generated and not isinstance(data, dict):
+            # GitHub and Azure refuse such a file; sync will not copy it into the root
+            what = (
+                "empty" if data is None else f"a {'list' if isinstance(data, list) else 'scalar'}"
+            )
+            raise UserError(f"{entry.file}:1: is {what}, not a CI file (a mapping of keys)")
         return compose_yaml(entry.text), None
     except (UserError, yaml.YAMLError) as exc:
         message = exc.message if isinstance(exc, UserError) else f"{entry.file}: {exc}"

@@ -16,7 +16,9 @@ from monostack.checks.ci_files import is_yaml
 from monostack.config import MonorepoConfig, load_config
 from monostack.errors import UserError
 from monostack.projects import TEMPLATE_DIR, Project, discover_projects
+from monostack.safeio import list_files, read_file
 from monostack.template import MONOREPO_PART, TEMPLATE_SUFFIX, load_template
+from monostack.treeio import BAK_SUFFIX, TMP_SUFFIX
 
 GITHUB_DIR = ".github/workflows"
 AZURE_DIR = ".azure/devops-pipelines"
@@ -51,17 +53,16 @@ def root_name(project_name: str, filename: str) -> str:
 def project_sources(project: Project) -> list[Source]:
     """The CI files directly inside the project's two CI folders (GitHub ignores subfolders)."""
     found = []
+    root = project.path.parent.parent
     for ci_dir in CI_DIRS:
-        folder = project.path / ci_dir
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and is_yaml(path.name):
+        for rel in list_files(root, f"{project.rel}/{ci_dir}", recursive=False):
+            name = rel.rpartition("/")[2]
+            if is_yaml(name):
                 found.append(
                     Source(
-                        path=f"{ci_dir}/{root_name(project.name, path.name)}",
-                        origin=f"{project.rel}/{ci_dir}/{path.name}",
-                        body=path.read_bytes(),
+                        path=f"{ci_dir}/{root_name(project.name, name)}",
+                        origin=rel,
+                        body=read_file(root, rel),
                         project=project,
                     )
                 )
@@ -116,10 +117,7 @@ def scan_root(root: Path) -> dict[str, bytes]:
         if path.is_file():
             found[name] = path.read_bytes()
     for top in MANAGED_TOPS:
-        base = Path(root) / top
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob("*")):
-            if path.is_file() and is_yaml(path.name):
-                found[path.relative_to(root).as_posix()] = path.read_bytes()
+        for rel in list_files(root, top):
+            if is_yaml(rel) and not rel.endswith((TMP_SUFFIX, BAK_SUFFIX)):
+                found[rel] = read_file(root, rel)
     return found

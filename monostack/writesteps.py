@@ -1,0 +1,75 @@
+"""Write steps: where tests inject faults and kills, and where Ctrl-C is honoured.
+
+Every step that changes the file system during a monostack write calls :func:`step` first.
+Tests make step N fail (:func:`set_fault_hook`) or SIGKILL the process
+(``MONOSTACK_KILL_AT_STEP=N``), deterministically, to prove a write is all-or-nothing at each
+step. While a write runs, SIGINT is held (:func:`held_sigint`): it aborts (and rolls back) at
+the next step while files are staged, and waits until the end once renaming has begun.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+# Environment hook for kill tests: SIGKILL this process at write step N (1-based).
+KILL_AT_STEP_ENV = "MONOSTACK_KILL_AT_STEP"
+
+_steps = 0  # write steps taken by this process (the kill hook counts them)
+_fault_hook: Callable[[int], None] | None = None
+
+
+def set_fault_hook(hook: Callable[[int], None] | None) -> None:
+    """Call ``hook(step)`` before every write step (tests inject failures and kills here)."""
+    global _fault_hook
+    _fault_hook = hook
+
+
+def reset_steps() -> None:
+    global _steps
+    _steps = 0
+
+
+def step() -> None:
+    global _steps
+    _steps += 1
+    if _fault_hook is not None:
+        _fault_hook(_steps)
+    kill_at = os.environ.get(KILL_AT_STEP_ENV)
+    if kill_at and kill_at.isdigit() and int(kill_at) == _steps:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if interrupt.pending and interrupt.abortable:
+        interrupt.pending = False
+        raise KeyboardInterrupt
+
+
+class InterruptState:
+    def __init__(self) -> None:
+        self.pending = False
+        self.abortable = True
+
+
+interrupt = InterruptState()
+
+
+@contextmanager
+def held_sigint() -> Iterator[None]:
+    """Hold SIGINT back: it aborts (rolls back) at the next step while staging, and waits
+    until the transaction is finished once renaming has begun."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum, frame):  # noqa: ARG001 - signal handler signature
+        interrupt.pending = True
+
+    previous = signal.signal(signal.SIGINT, note)
+    interrupt.pending, interrupt.abortable = False, True
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        interrupt.abortable = True
