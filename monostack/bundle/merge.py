@@ -19,6 +19,10 @@ def copy_value(value: Any) -> Any:
         seq = YSeq(value.loc, [copy_value(v) for v in value])
         seq.locs = list(value.locs)
         return seq
+    if isinstance(value, dict):  # plain containers too: a result never aliases an input
+        return {key: copy_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_value(item) for item in value]
     return value
 
 
