@@ -79,10 +79,15 @@ def answer_problem(key: Any, value: Any) -> str | None:
     parameter names or monostack's own ``_template_*`` keys; values are plain scalars."""
     if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", key):
         return f"key {short(key)} is not a parameter name"
+    if key == "_managed_paths":  # adopted projects: the files update-projects manages
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"{key}: expected a list of paths, got {short(value)}"
+        return None
     if key.startswith("_"):
         rule = _ENGINE_KEYS.get(key)
         if rule is None:
-            return f"unknown key {short(key)} (monostack records only {', '.join(_ENGINE_KEYS)})"
+            known = ", ".join([*_ENGINE_KEYS, "_managed_paths"])
+            return f"unknown key {short(key)} (monostack records only {known})"
         if not isinstance(value, str) or not rule.match(value):
             return f"{key}: {short(value)} is not a value monostack records there"
         return None

@@ -230,7 +230,9 @@ def write_new_directory(
     from monostack.repolock import repo_lock
 
     target = Path(target)
-    if root is None:  # the nearest existing folder holds the lock and the journal
+    if root is None:  # the enclosing git work tree (else the nearest existing folder)
+        root = next((d for d in target.parents if (d / ".git").exists()), None)
+    if root is None:
         root = target.parent
         while not root.exists():
             root = root.parent

@@ -9,14 +9,17 @@ the next step while files are staged, and waits until the end once renaming has 
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-# Environment hook for kill tests: SIGKILL this process at write step N (1-based).
+# Environment hooks for tests of the CLI: SIGKILL this process at write step N (1-based), or
+# fail step N with an OS error ("N:ENOSPC", "N:EROFS", ...), as a full or read-only disk would.
 KILL_AT_STEP_ENV = "MONOSTACK_KILL_AT_STEP"
+FAIL_AT_STEP_ENV = "MONOSTACK_FAIL_AT_STEP"
 
 _steps = 0  # write steps taken by this process (the kill hook counts them)
 _fault_hook: Callable[[int], None] | None = None
@@ -41,6 +44,10 @@ def step() -> None:
     kill_at = os.environ.get(KILL_AT_STEP_ENV)
     if kill_at and kill_at.isdigit() and int(kill_at) == _steps:
         os.kill(os.getpid(), signal.SIGKILL)
+    fail_at, _, name = os.environ.get(FAIL_AT_STEP_ENV, "").partition(":")
+    if fail_at.isdigit() and int(fail_at) == _steps:
+        code = getattr(errno, name or "ENOSPC", errno.EIO)
+        raise OSError(code, f"{os.strerror(code)} (injected)")
     if interrupt.pending and interrupt.abortable:
         interrupt.pending = False
         raise KeyboardInterrupt

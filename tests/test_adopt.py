@@ -196,7 +196,7 @@ def test_failed_write_leaves_the_monorepo_as_it_was(repo, tmp_path, monkeypatch)
 
     monkeypatch.setattr(adopt, "write_new_directory", failing)
     source = build_upstream(tmp_path / "up", "fragile")
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match="disk full"):  # one line, not a traceback
         adopt_project(root_of(repo), source)
     assert git_status(repo) == ""
     assert not (root_of(repo) / "projects").exists()

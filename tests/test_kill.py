@@ -4,7 +4,8 @@ then run the task normally: the repository is consistent and holds no stray file
 A forked child sets ``MONOSTACK_KILL_AT_STEP=N`` and runs the task in-process; the write path
 (:mod:`monostack.writesteps`) kills it right before step N. Every step is covered for sync;
 new-project and update-projects, whose step count grows with the template, are sampled
-(first, last and evenly between); ``-m slow`` runs every step.
+(each phase: journal, folders, staging, commit, clean-up); ``MONOSTACK_KILL_EVERY_STEP=1``
+runs every step.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def count_steps(task: Callable[[], object]) -> int:
 
 
 def sample(total: int, request) -> list[int]:
-    if request.config.getoption("-m") == "slow" or total <= 14:
+    if os.environ.get("MONOSTACK_KILL_EVERY_STEP") or total <= 14:
         return list(range(1, total + 1))
     # the distinct phases: journal, folders, staging, (many alike file writes), commit, clean-up
     return sorted({1, 2, 3, total // 2, total - 3, total - 2, total - 1, total})

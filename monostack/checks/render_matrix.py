@@ -338,6 +338,28 @@ def _check_chunk(root: Path, run: str, chunk: list[Combination]) -> list[Outcome
 
 
 # ------------------------------------------------------------------------------------- all
+def defaults_findings(template: StackTemplate, config: MonorepoConfig) -> list[Finding]:
+    """``new-project --name X`` with every other answer left at its default must work on every
+    cloud and CI platform: the combinations above give every choice explicitly, so a default
+    outside its choices (or failing its pattern) would otherwise go unnoticed."""
+    findings = []
+    for cloud in CLOUDS:
+        for platform in CICD_PLATFORMS:
+            cfg = config.replace(cloud=cloud, cicd_platform=platform)
+            try:
+                template.resolve_answers({"project_name": SAMPLE_PROJECT}, cfg)
+            except UserError as exc:
+                message = (
+                    f"new-project with the default answers fails on {cloud}/{platform}: "
+                    f"{exc.message}; fix the default in stack.yml"
+                )
+                findings.append(
+                    Finding(CHECK, MONOREPO, f"{TEMPLATE_DIR}/stack.yml", None, ERROR, message)
+                )
+                return findings  # one is enough: the same default fails everywhere
+    return findings
+
+
 def run_render_matrix(
     root: Path,
     jobs: int | None = None,
@@ -355,9 +377,13 @@ def run_render_matrix(
     root = Path(root)
     try:
         config = config if config is not None else load_config(root)
-        combos = matrix_combinations(_deterministic(load_template(root / TEMPLATE_DIR)), config)
+        template = _deterministic(load_template(root / TEMPLATE_DIR))
+        combos = matrix_combinations(template, config)
     except UserError as exc:
         return [CaseResult(CHECK, MONOREPO, [Finding.from_error(CHECK, MONOREPO, exc, root)])]
+    broken_defaults = defaults_findings(template, config)
+    if broken_defaults:
+        return [CaseResult(CHECK, "defaults", broken_defaults)]
     if not combos:
         message = "stack.yml has no valid combination of answers; check its parameters' choices"
         return [
