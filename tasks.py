@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parent
         "unity-catalog": "Register the model in Unity Catalog instead of the workspace registry.",
         "feature-store": "Include feature-engineering code, job and tests.",
         "schema-name": "Unity Catalog schema for the model (default: the project name).",
-        "inference-table": "Table the quality monitor watches, as catalog.schema.table.",
+        "inference-table": (
+            "Predictions table (in the project's schema) batch inference writes and the quality "
+            "monitor watches; Unity Catalog only."
+        ),
         "answer": "Any other template parameter, as NAME=VALUE (repeatable).",
         "dry-run": "List the files that would be written; write nothing.",
     },

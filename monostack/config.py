@@ -28,6 +28,9 @@ CICD_PLATFORMS = (
     "azure_devops",
     "gitlab",
 )
+# Where jobs run: serverless (job environments, no clusters; needs Unity Catalog-enabled
+# workspaces) or classic (job clusters on an LTS ML runtime). A project may override it.
+COMPUTES = ("serverless", "classic")
 
 # Host placeholders per cloud, as the upstream stack suggests them.
 HOST_PLACEHOLDERS = {
@@ -66,6 +69,7 @@ class Catalogs:
 class MonorepoConfig:
     cloud: str = "azure"
     cicd_platform: str = "github_actions"
+    compute: str = "serverless"
     workspaces: Workspaces = field(
         default_factory=lambda: Workspaces(
             staging=HOST_PLACEHOLDERS["azure"], prod=HOST_PLACEHOLDERS["azure"]
@@ -101,6 +105,7 @@ class MonorepoConfig:
 _TOP_LEVEL: dict[str, tuple[type, tuple[str, ...] | None]] = {
     "cloud": (str, CLOUDS),
     "cicd_platform": (str, CICD_PLATFORMS),
+    "compute": (str, COMPUTES),
     "workspaces": (dict, None),
     "default_branch": (str, None),
     "release_branch": (str, None),

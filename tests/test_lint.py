@@ -167,7 +167,9 @@ def test_stack_yml_expression_error(repo):
     root = root_of(repo)
     stack = root / "stack_template" / "stack.yml"
     text = stack.read_text().replace(
-        "when: include_models_in_unity_catalog", "when: include_models_in_unity_catalog and ("
+        "when: include_models_in_unity_catalog",
+        "when: include_models_in_unity_catalog and (",
+        1,
     )
     assert text != stack.read_text()
     stack.write_text(text)

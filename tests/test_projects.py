@@ -120,7 +120,18 @@ def test_bad_options_are_refused(repo):
     )
     assert_user_error(
         invoke(repo, "new-project", "--name", "abc", "--inference-table", "just_a_table"),
-        "catalog.schema.table",
+        "inference_table_name",
+        "include_models_in_unity_catalog",
+    )
+    assert_user_error(
+        invoke(repo, "new-project", "--name", "abc", "--unity-catalog", "--inference-table", "a.b"),
+        "inference_table_name",
+        "table name",
+    )
+    assert_user_error(
+        invoke(repo, "new-project", "--name", "abc", "--answer", "compute=gpu"),
+        "compute",
+        "serverless, classic",
     )
     assert_user_error(invoke(repo, "new-project", "--name", "abc", "--answer", "x"), "NAME=VALUE")
     assert git_status(repo) == ""

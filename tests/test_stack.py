@@ -1,5 +1,5 @@
 """The project part of the MLOps stack, rendered for every combination of cloud x CI platform x
-Unity Catalog x feature store (48), checked the way Databricks and CI would check it.
+compute x Unity Catalog x feature store (96), checked the way Databricks and CI would check it.
 
 Each project is rendered in memory with the real template and written to a temp directory. The
 checkers are plain functions (``undeclared_variables``, ``missing_code_paths``, ...) so that the
@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monostack.checks.markdown_links import broken_links, relative_links
 from monostack.config import CICD_PLATFORMS, CLOUDS, MonorepoConfig, Workspaces, parse_config
 from monostack.template import load_template
 from tests.bundle_schema import merged_bundle, schema_errors
@@ -55,6 +56,7 @@ class Case:
 
     cloud: str
     cicd: str
+    compute: str
     uc: bool
     fs: bool
     answers: dict
@@ -62,11 +64,16 @@ class Case:
 
     @property
     def id(self) -> str:
-        return case_label(self.cloud, self.cicd, self.uc, self.fs)
+        return case_label(self.cloud, self.cicd, self.compute, self.uc, self.fs)
+
+    @property
+    def extra_includes(self) -> tuple[str, ...]:
+        """The opt-in monitoring file, which only Unity Catalog projects have."""
+        return (MONITORING,) if self.uc else ()
 
 
-def case_label(cloud: str, cicd: str, uc: bool, fs: bool) -> str:
-    return f"{cloud}-{cicd}-{'uc' if uc else 'ws'}-{'fs' if fs else 'nofs'}"
+def case_label(cloud: str, cicd: str, compute: str, uc: bool, fs: bool) -> str:
+    return f"{cloud}-{cicd}-{compute}-{'uc' if uc else 'ws'}-{'fs' if fs else 'nofs'}"
 
 
 def write_tree(target: Path, tree: dict[str, bytes]) -> None:
@@ -102,8 +109,10 @@ def render_all(root: Path, project: str = PROJECT) -> list[Case]:
                 # one uuid for all, so that identical bundles can be checked once
                 given = {"project_name": project, "project_uuid": PROJECT_UUID, **combo}
                 uc, fs = combo["include_models_in_unity_catalog"], combo["include_feature_store"]
-                answers, path = render_case(root, config, given, case_label(cloud, cicd, uc, fs))
-                cases.append(Case(cloud, cicd, uc, fs, answers, path))
+                compute = combo["compute"]
+                label = case_label(cloud, cicd, compute, uc, fs)
+                answers, path = render_case(root, config, given, label)
+                cases.append(Case(cloud, cicd, compute, uc, fs, answers, path))
     return cases
 
 
@@ -114,8 +123,9 @@ def cases(tmp_path_factory) -> list[Case]:
 
 @pytest.fixture(scope="module")
 def bundles(cases) -> dict[str, dict]:
-    """Merged bundle of each case with the monitoring file included (read-only: don't edit)."""
-    return {case.id: merged_bundle(case.path, (MONITORING,)) for case in cases}
+    """Merged bundle of each case with the monitoring file (Unity Catalog) included (read-only:
+    don't edit)."""
+    return {case.id: merged_bundle(case.path, case.extra_includes) for case in cases}
 
 
 def files(project: Path, suffixes: tuple[str, ...] = ()) -> Iterator[Path]:
@@ -278,8 +288,8 @@ def run_project_tests(project: Path) -> subprocess.CompletedProcess:
 
 # --------------------------------------------------------------------------------------- tests
 def test_every_combination_renders_the_whole_project(cases):
-    assert len(cases) == len(CLOUDS) * len(CICD_PLATFORMS) * 4 == 48
-    assert len({(c.cloud, c.cicd, c.uc, c.fs) for c in cases}) == len(cases)
+    assert len(cases) == len(CLOUDS) * len(CICD_PLATFORMS) * 2 * 4 == 96
+    assert len({(c.cloud, c.cicd, c.compute, c.uc, c.fs) for c in cases}) == len(cases)
     always = [
         "databricks.yml",
         "README.md",
@@ -287,15 +297,14 @@ def test_every_combination_renders_the_whole_project(cases):
         "resources/ml-artifacts-resource.yml",
         "resources/model-workflow-resource.yml",
         "resources/batch-inference-workflow-resource.yml",
-        "resources/monitoring-resource.yml",
+        "docs/ml-developer-guide.md",
+        "docs/ml-pull-request.md",
         "validation/notebooks/ModelValidation.py",
         "validation/validation.py",
         "deployment/model_deployment/notebooks/ModelDeployment.py",
         "deployment/model_deployment/deploy.py",
         "deployment/batch_inference/notebooks/BatchInference.py",
         "deployment/batch_inference/predict.py",
-        "monitoring/notebooks/MonitoredMetricViolationCheck.py",
-        "monitoring/metric_check.py",
         "utils.py",
         "requirements.txt",
         "test-requirements.txt",
@@ -311,9 +320,17 @@ def test_every_combination_renders_the_whole_project(cases):
         "feature_engineering/windows.py",
         "tests/test_feature_windows.py",
     ]
+    unity_catalog = [
+        "resources/monitoring-resource.yml",
+        "monitoring/notebooks/MonitoredMetricViolationCheck.py",
+        "monitoring/metric_check.py",
+        "tests/test_metric_check.py",
+    ]
     for case in cases:
         present = {p.relative_to(case.path).as_posix() for p in files(case.path)}
         assert set(always) <= present, (case.id, set(always) - present)
+        for rel in unity_catalog:
+            assert (rel in present) == case.uc, (case.id, rel)
         for rel in feature_store:
             assert (rel in present) == case.fs, (case.id, rel)
         assert ("training/notebooks/Train.py" in present) != case.fs, case.id
@@ -351,7 +368,11 @@ def test_databricks_yml_targets_variables_and_includes(cases):
             "./resources/batch-inference-workflow-resource.yml",
         ] + (["./resources/feature-engineering-workflow-resource.yml"] if case.fs else [])
         assert bundle["include"] == expected
-        assert f"  # - {MONITORING}\n" in text
+        # monitoring (Unity Catalog only) is present but commented out, as upstream
+        assert (f"  # - {MONITORING}\n" in text) == case.uc
+        # CI's test target runs what it needs by hand: its schedules are paused
+        assert bundle["targets"]["test"]["presets"] == {"trigger_pause_status": "PAUSED"}
+        assert not any("presets" in bundle["targets"][t] for t in ("dev", "staging", "prod"))
 
 
 def test_databricks_yml_without_a_dev_host(tmp_path):
@@ -366,21 +387,15 @@ def test_jobs_follow_the_spec(cases, bundles):
     for case in cases:
         bundle = bundles[case.id]
         jobs = bundle["resources"]["jobs"]
-        expected = {"model_training_job", "batch_inference_job", "retraining_job"}
+        expected = {"model_training_job", "batch_inference_job"}
+        expected |= {"retraining_job"} if case.uc else set()
         assert set(jobs) == expected | ({"write_feature_table_job"} if case.fs else set())
         for key, job in jobs.items():
             assert job["name"].startswith(f"${{bundle.target}}-{PROJECT}-"), (case.id, key)
             assert job["schedule"]["timezone_id"] == "UTC"
             assert job["permissions"] == [{"level": "CAN_VIEW", "group_name": "users"}]
-            [cluster] = job["job_clusters"]
-            spec = cluster["new_cluster"]
-            assert spec["spark_version"] == "15.3.x-cpu-ml-scala2.12"
-            assert spec["node_type_id"] == NODE_TYPES[case.cloud]
-            assert spec["num_workers"] == 3
-            assert spec["data_security_mode"] == "SINGLE_USER"
-            assert spec["custom_tags"]["clusterSource"].startswith("mlops-stacks_monostack_")
+            assert_compute(case, key, job)
             for task in job["tasks"]:
-                assert task["job_cluster_key"] == cluster["job_cluster_key"]
                 params = task["notebook_task"]["base_parameters"]
                 assert params["git_source_info"] == (
                     "url:${bundle.git.origin_url};branch:${bundle.git.branch};"
@@ -442,12 +457,92 @@ def test_jobs_follow_the_spec(cases, bundles):
                 train_params["pickup_features_table"],
                 train_params["dropoff_features_table"],
             ] == outputs
-        # monitoring: a quality monitor on the inference table and a retraining job
-        [monitor] = bundle["resources"]["quality_monitors"].values()
-        assert monitor["table_name"] == case.answers["inference_table_name"]
-        retrain = jobs["retraining_job"]["tasks"][0]["notebook_task"]["base_parameters"]
-        assert retrain["training_job_id"] == "${resources.jobs.model_training_job.id}"
-        assert retrain["table_name_under_monitor"] == case.answers["inference_table_name"]
+        # monitoring (Unity Catalog): a monitor on the predictions table and a retraining job
+        if case.uc:
+            [monitor] = bundle["resources"]["quality_monitors"].values()
+            table = f"${{var.catalog_name}}.{PROJECT_DIR}.predictions"
+            assert monitor["table_name"] == table
+            retrain = jobs["retraining_job"]["tasks"][0]["notebook_task"]["base_parameters"]
+            assert retrain["training_job_id"] == "${resources.jobs.model_training_job.id}"
+            assert retrain["table_name_under_monitor"] == table
+        else:
+            assert "quality_monitors" not in bundle["resources"]
+
+
+def assert_compute(case: Case, key: str, job: dict) -> None:
+    """Serverless: one environment with requirements.txt, used by every task, no clusters.
+    Classic: one job cluster on the LTS ML runtime, used by every task, no environments."""
+    where = (case.id, key)
+    if case.compute == "serverless":
+        assert "job_clusters" not in job, where
+        [environment] = job["environments"]
+        assert environment["environment_key"] == "default", where
+        assert environment["spec"]["environment_version"] == "5", where
+        assert environment["spec"]["dependencies"] == ["-r ../requirements.txt"], where
+        assert (case.path / "resources" / "../requirements.txt").is_file()
+        for task in job["tasks"]:
+            assert task["environment_key"] == "default", where
+            assert "job_cluster_key" not in task and "new_cluster" not in task, where
+        return
+    assert "environments" not in job, where
+    [cluster] = job["job_clusters"]
+    spec = cluster["new_cluster"]
+    assert spec["spark_version"] == "17.3.x-cpu-ml-scala2.13", where
+    assert spec["node_type_id"] == NODE_TYPES[case.cloud], where
+    assert spec["num_workers"] == 3
+    assert spec["data_security_mode"] == "SINGLE_USER"
+    assert spec["custom_tags"]["clusterSource"] == "mlops-stacks_monostack_0.2.0"
+    for task in job["tasks"]:
+        assert task["job_cluster_key"] == cluster["job_cluster_key"], where
+        assert "environment_key" not in task, where
+
+
+def test_notebooks_and_requirements_fit_the_compute(cases):
+    """Classic notebooks install requirements.txt themselves (the ML runtime has the rest);
+    serverless notebooks leave it to the job environment, whose requirements list everything."""
+    for case in cases:
+        requirements = (case.path / "requirements.txt").read_text()
+        for library in ("mlflow", "scikit-learn", "pandas", "databricks-sdk"):
+            assert f"\n{library}>=" in requirements, (case.id, library)
+        assert ("numpy>=" in requirements) == (case.compute == "serverless"), case.id
+        for path in files(case.path, (".py",)):
+            if path.parent.name != "notebooks":
+                continue
+            text = path.read_text()
+            depth = len(path.relative_to(case.path).parts) - 1
+            install = f"# MAGIC %pip install -r {'../' * depth}requirements.txt\n"
+            assert (install in text) == (case.compute == "classic"), (case.id, path)
+            assert ("dbutils.library.restartPython()" in text) == (case.compute == "classic")
+
+
+def test_each_target_monitors_its_own_predictions(cases):
+    """The monitor of each target watches the table batch inference writes in that target."""
+    for case in (c for c in cases if c.uc):
+        bundle = merged_bundle(case.path, (MONITORING,))
+        catalogs = {t: v["variables"]["catalog_name"] for t, v in bundle["targets"].items()}
+        jobs = bundle["resources"]["jobs"]
+        output = jobs["batch_inference_job"]["tasks"][0]["notebook_task"]["base_parameters"][
+            "output_table_name"
+        ]
+        monitor = bundle["resources"]["quality_monitors"]["predictions_monitor"]
+        assert monitor["table_name"] == output
+        watched = {
+            t: monitor["table_name"].replace("${var.catalog_name}", c) for t, c in catalogs.items()
+        }
+        assert watched["staging"] != watched["prod"] != watched["test"] != watched["staging"]
+        assert watched["prod"] == f"prod.{PROJECT_DIR}.predictions"
+        assert monitor["output_schema_name"] == f"${{var.catalog_name}}.{PROJECT_DIR}"
+        assert monitor["assets_dir"].endswith(f"/{PROJECT_DIR}/${{bundle.target}}")
+
+
+def test_a_three_level_inference_table_answer_keeps_its_table_part(tmp_path):
+    """Projects made before 0.2.0 recorded catalog.schema.table: only the table part is used."""
+    given = {"project_name": PROJECT, "include_models_in_unity_catalog": True}
+    given["inference_table_name"] = "dev.elsewhere.scored"
+    _, project = render_case(tmp_path, CONFIG, given)
+    bundle = merged_bundle(project, (MONITORING,))
+    monitor = bundle["resources"]["quality_monitors"]["predictions_monitor"]
+    assert monitor["table_name"] == f"${{var.catalog_name}}.{PROJECT_DIR}.scored"
 
 
 def test_ml_artifacts(cases):
@@ -472,10 +567,11 @@ def test_bundles_match_the_published_schema(cases):
     documents = unique(
         (f"{case.id}{' +monitoring' if extra else ''}", merged_bundle(case.path, extra))
         for case in cases
-        for extra in ((), (MONITORING,))
+        for extra in {(), case.extra_includes}
     )
-    # the CI platform does not change the bundle: 3 clouds x UC x FS, with and without monitoring
-    assert len(documents) == 24
+    # The CI platform does not change the bundle, nor does the cloud on serverless (no node
+    # types): classic 3 clouds x UC x FS, serverless UC x FS, each UC one also with monitoring.
+    assert len(documents) == (3 * 4 + 3 * 2) + (4 + 2)
     failures = {label: schema_errors(doc) for label, doc in documents.items()}
     assert {label: errs for label, errs in failures.items() if errs} == {}
 
@@ -489,7 +585,7 @@ def test_variables_and_references_resolve(cases, bundles):
 def test_notebook_paths_exist(cases):
     for case in cases:
         assert missing_code_paths(case.path) == [], case.id
-        assert code_path_count(case.path) == 5 + (2 if case.fs else 0), case.id
+        assert code_path_count(case.path) == 4 + case.uc + 2 * case.fs, case.id
 
 
 def test_resources_load_with_the_typed_models(cases, bundles):
@@ -516,13 +612,13 @@ def test_yaml_json_and_python_parse(cases):
         for path in files(case.path, (".py",)):
             ast.parse(path.read_text(), filename=str(path))
             counts["py"] += 1
-    assert counts["yaml"] > len(cases) * 5 and counts["py"] > len(cases) * 12
+    assert counts["yaml"] > len(cases) * 5 and counts["py"] > len(cases) * 11
 
 
 def test_notebooks_are_databricks_source_files(cases):
     for case in cases:
         notebooks = [p for p in files(case.path, (".py",)) if p.parent.name == "notebooks"]
-        assert len(notebooks) == 5 + (1 if case.fs else 0)
+        assert len(notebooks) == 4 + case.uc + case.fs
         for path in notebooks:
             text = path.read_text()
             assert text.startswith("# Databricks notebook source\n"), path
@@ -572,14 +668,15 @@ def test_names_in_the_shared_workspace_carry_the_project(cases, bundles):
                 for key, value in task["notebook_task"]["base_parameters"].items():
                     if "table" in key and not key.startswith("input_"):
                         assert PROJECT_DIR in value, (case.id, key, value)
-        monitor = bundle["resources"]["quality_monitors"]["predictions_monitor"]
-        assert PROJECT_DIR in monitor["table_name"] and PROJECT_DIR in monitor["assets_dir"]
+        for monitor in (bundle["resources"].get("quality_monitors") or {}).values():
+            assert PROJECT_DIR in monitor["table_name"] and PROJECT_DIR in monitor["assets_dir"]
 
 
 def deployed_names(project: Path) -> set[str]:
     """Names a project creates in the shared workspaces and metastore (jobs, experiment,
     models, tables, monitor assets), before ${...} substitution."""
-    bundle = merged_bundle(project, (MONITORING,))
+    monitoring = (MONITORING,) if (project / MONITORING).is_file() else ()
+    bundle = merged_bundle(project, monitoring)
     names = {bundle["variables"][v]["default"] for v in ("experiment_name", "model_name")}
     for job in bundle["resources"]["jobs"].values():
         names.add(job["name"])
@@ -589,7 +686,7 @@ def deployed_names(project: Path) -> set[str]:
                 for key, value in task["notebook_task"]["base_parameters"].items()
                 if "table" in key and not key.startswith("input_")
             }
-    for monitor in bundle["resources"]["quality_monitors"].values():
+    for monitor in (bundle["resources"].get("quality_monitors") or {}).values():
         names |= {monitor["table_name"], monitor["assets_dir"]}
     return names
 
@@ -606,23 +703,30 @@ def test_shared_schema_prefixes_table_names(tmp_path):
     given = {"project_name": PROJECT, "include_models_in_unity_catalog": True, "schema_name": "ml"}
     given["include_feature_store"] = True
     answers, project = render_case(tmp_path, CONFIG, given)
-    assert answers["inference_table_name"] == f"dev.ml.{PROJECT_DIR}_predictions"
+    assert answers["inference_table_name"] == f"{PROJECT_DIR}_predictions"
     bundle = merged_bundle(project, (MONITORING,))
     jobs = bundle["resources"]["jobs"]
     params = jobs["batch_inference_job"]["tasks"][0]["notebook_task"]["base_parameters"]
-    assert params["output_table_name"] == f"${{var.catalog_name}}.ml.{PROJECT_DIR}_predictions"
+    table = f"${{var.catalog_name}}.ml.{PROJECT_DIR}_predictions"
+    assert params["output_table_name"] == table
     assert params["model_name"] == "${var.catalog_name}.ml.${var.model_name}"
     assert bundle["resources"]["registered_models"]["model"]["schema_name"] == "ml"
     assert bundle["resources"]["quality_monitors"]["predictions_monitor"] == {
         **bundle["resources"]["quality_monitors"]["predictions_monitor"],
-        "table_name": f"dev.ml.{PROJECT_DIR}_predictions",
-        "output_schema_name": "dev.ml",
+        "table_name": table,
+        "output_schema_name": "${var.catalog_name}.ml",
     }
 
 
 def test_gcp_with_unity_catalog_is_supported(cases):
     [case] = [
-        c for c in cases if c.cloud == "gcp" and c.uc and c.fs and c.cicd == CICD_PLATFORMS[0]
+        c
+        for c in cases
+        if c.cloud == "gcp"
+        and c.uc
+        and c.fs
+        and c.cicd == CICD_PLATFORMS[0]
+        and c.compute == "classic"
     ]
     bundle = merged_bundle(case.path)
     assert (
@@ -630,6 +734,48 @@ def test_gcp_with_unity_catalog_is_supported(cases):
     )
     readme = (case.path / "README.md").read_text()
     assert "GCP" in readme and "Unity Catalog" in readme
+
+
+def repository_tree(case: Case) -> dict[str, bytes]:
+    """The case's project as it sits in a monorepo (projects/<dir>/) plus the monorepo part."""
+    config = CONFIG.replace(cloud=case.cloud, cicd_platform=case.cicd)
+    tree = dict(template().render_monorepo(config))
+    prefix = f"projects/{case.answers['project_dir']}/"
+    tree.update(
+        {prefix + p.relative_to(case.path).as_posix(): p.read_bytes() for p in files(case.path)}
+    )
+    return tree
+
+
+def test_every_relative_link_in_rendered_markdown_resolves(cases):
+    checked = 0
+    for case in cases:
+        tree = repository_tree(case)
+        assert broken_links(tree, "links", case.id) == [], case.id
+        checked += sum(
+            1
+            for path, data in tree.items()
+            if path.endswith(".md")
+            for _ in relative_links(data.decode())
+        )
+    # README routing table, guides, resources/README.md, the set-up guide
+    assert checked > len(cases) * 10
+
+
+def test_a_broken_link_or_anchor_is_caught(cases):
+    tree = repository_tree(cases[0])
+    readme = f"projects/{PROJECT_DIR}/README.md"
+    tree[readme] += b"\n[gone](docs/missing.md), [bad](resources/README.md#no-such-part)\n"
+    tree[readme] += b"[out](../../../elsewhere.md) `[code](not/a/link.md)` [web](https://x.y/z)\n"
+    found = broken_links(tree, "links", "case")
+    assert [f.message for f in found] == [
+        f"link 'docs/missing.md' points at projects/{PROJECT_DIR}/docs/missing.md, "
+        "which does not exist",
+        f"link 'resources/README.md#no-such-part' points at a heading #no-such-part that "
+        f"projects/{PROJECT_DIR}/resources/README.md does not have",
+        "link '../../../elsewhere.md' leaves the repository",
+    ]
+    assert {f.file for f in found} == {readme}
 
 
 @pytest.mark.parametrize("name", ["yes", "123", "x:y#z'{w}\"", "a_b-c"])

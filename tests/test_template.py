@@ -210,7 +210,8 @@ def test_shipped_template_loads_and_declares_project_parameters():
         assert name in tpl.parameters
     answers = tpl.resolve_answers({"project_name": "my-proj"}, CONFIG)
     assert answers["schema_name"] == "schema"
-    assert answers["inference_table_name"] == "dev.my_proj.predictions"
+    assert answers["compute"] == CONFIG.compute
+    assert answers["inference_table_name"] == "predictions"
     uc = tpl.resolve_answers(
         {"project_name": "my-proj", "include_models_in_unity_catalog": True}, CONFIG
     )

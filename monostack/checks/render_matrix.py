@@ -4,7 +4,8 @@ Combinations are every distinct valid answer set over the template's choice para
 from ``stack.yml``, so a new choice is covered without touching this module) times every cloud
 and CI platform. Each renders in memory, project part (for a fixed sample project) and monorepo
 part, and must have: no template syntax left, every YAML/JSON/TOML/Python file parsing, a bundle
-that passes bundle-validate, and CI files that pass yamllint, their vendored schema and zizmor.
+that passes bundle-validate, CI files that pass yamllint, their vendored schema and zizmor, and
+Markdown whose relative links all resolve in the repository tree.
 
 Combinations run in worker processes; zizmor (a separate program) runs once at the end over the
 distinct GitHub workflows of all combinations, its findings attributed back to each. On GitLab
@@ -40,6 +41,7 @@ from monostack.checks.ci_files import (
     yamllint_setup,
     zizmor_scan,
 )
+from monostack.checks.markdown_links import broken_links
 from monostack.config import CICD_PLATFORMS, CLOUDS, MonorepoConfig, load_config
 from monostack.errors import UserError
 from monostack.projects import BUNDLE_FILE, PROJECTS_DIR, TEMPLATE_DIR
@@ -287,6 +289,7 @@ def check_combination(
     findings += _bundle_findings(project_tree, answers, config, prefix)
     if GITLAB_ROOT in monorepo_tree:
         findings += state.gitlab_findings(answers, config, project_tree, monorepo_tree, sources)
+    findings += broken_links(files, CHECK, "")
     findings = [_at_template_source(f, sources, case) for f in findings]
     return findings, workflows, time.perf_counter() - start
 

@@ -29,7 +29,7 @@ from monostack.workflows.rules import (
     parse,
     scope_conflicts,
 )
-from monostack.workflows.sources import CI_DIRS, Source, collect_sources, scan_root
+from monostack.workflows.sources import CI_DIRS, Source, collect_sources, is_doc, scan_root
 
 CHECK_NAME = "sync-workflows"
 CREATE, UPDATE, DELETE = "create", "update", "delete"
@@ -157,7 +157,7 @@ def plan_sync(root: Path, force: bool = False, config: MonorepoConfig | None = N
     existing_folded = {path.casefold(): path for path in existing}
     handled: set[str] = set()
     for path, source in sorted(desired.items()):
-        data = managed_file(source.origin, source.body)
+        data = managed_file(source.origin, source.body, markdown=is_doc(path))
         current_path = path if path in existing else existing_folded.get(path.casefold())
         current = existing.get(current_path) if current_path else None
         header = parse_managed(current) if current is not None else None
@@ -246,6 +246,8 @@ def _content_conflicts(
     entries: list[Entry] = []
     conflicts: list[Conflict] = []
     for source in sources:
+        if is_doc(source.path):
+            continue  # a guide, not a CI file: no CI rules apply
         try:
             text = source.body.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -28,6 +28,14 @@ MANAGED_TOPS = (".github", ".azure")
 # Files directly in the root the monorepo part may write: GitLab's one pipeline file (composed
 # with every project's pipelines by monostack.workflows.gitlab).
 MANAGED_ROOT_FILES = (".gitlab-ci.yml",)
+# The monorepo part's guides: Markdown files directly in the root's docs/ folder.
+DOCS_DIR = "docs"
+
+
+def is_doc(rel: str) -> bool:
+    """A generated guide: ``docs/<name>.md`` (the root's other files there are left alone)."""
+    folder, _, name = rel.rpartition("/")
+    return folder == DOCS_DIR and name.endswith(".md")
 
 
 @dataclass(frozen=True)
@@ -87,11 +95,12 @@ def monorepo_sources(root: Path, config: MonorepoConfig | None = None) -> list[S
     for rel, data in sorted(tree.items()):
         top = rel.split("/", 1)[0]
         in_folder = top in MANAGED_TOPS and "/" in rel and is_yaml(rel)
-        if not (in_folder or rel in MANAGED_ROOT_FILES):
+        if not (in_folder or rel in MANAGED_ROOT_FILES or is_doc(rel)):
             raise UserError(
                 f"{_template_origin(root, rel)}: renders {rel!r}, which sync-workflows cannot "
                 f"manage; the monorepo part of {TEMPLATE_DIR}/ may only hold .yml/.yaml CI files "
-                "under .github/ or .azure/ and .gitlab-ci.yml: move or remove that file"
+                f"under .github/ or .azure/, .gitlab-ci.yml and .md guides in {DOCS_DIR}/: move "
+                "or remove that file"
             )
         found.append(Source(path=rel, origin=_template_origin(root, rel), body=data, project=None))
     return found
@@ -109,13 +118,19 @@ def collect_sources(
 
 
 def scan_root(root: Path) -> dict[str, bytes]:
-    """Every YAML file under the root's ``.github/`` and ``.azure/``, and the root files the
-    monorepo part may write (``.gitlab-ci.yml``): managed or hand-written."""
+    """Every YAML file under the root's ``.github/`` and ``.azure/``, the root files the
+    monorepo part may write (``.gitlab-ci.yml``) and every guide in ``docs/``: managed or
+    hand-written."""
     found: dict[str, bytes] = {}
     for name in MANAGED_ROOT_FILES:
         path = Path(root) / name
         if path.is_file():
             found[name] = path.read_bytes()
+    docs = Path(root) / DOCS_DIR
+    if docs.is_dir():
+        for path in sorted(docs.iterdir()):
+            if path.is_file() and is_doc(f"{DOCS_DIR}/{path.name}"):
+                found[f"{DOCS_DIR}/{path.name}"] = path.read_bytes()
     for top in MANAGED_TOPS:
         for rel in list_files(root, top):
             if is_yaml(rel) and not rel.endswith((TMP_SUFFIX, BAK_SUFFIX)):
