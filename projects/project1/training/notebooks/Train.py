@@ -13,14 +13,6 @@
 
 # COMMAND ----------
 
-# MAGIC %pip install -r ../../requirements.txt
-
-# COMMAND ----------
-
-dbutils.library.restartPython()
-
-# COMMAND ----------
-
 dbutils.widgets.dropdown("env", "dev", ["dev", "staging", "prod", "test"], "Environment")
 dbutils.widgets.text(
     "training_data_path", "/databricks-datasets/nyctaxi-with-zipcodes/subsampled", "Training data"

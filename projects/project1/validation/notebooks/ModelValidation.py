@@ -14,14 +14,6 @@
 
 # COMMAND ----------
 
-# MAGIC %pip install -r ../../requirements.txt
-
-# COMMAND ----------
-
-dbutils.library.restartPython()
-
-# COMMAND ----------
-
 dbutils.widgets.dropdown("env", "dev", ["dev", "staging", "prod", "test"], "Environment")
 dbutils.widgets.text("experiment_name", "", "Experiment (empty: the dev default)")
 dbutils.widgets.text("model_name", "", "Model (empty: the dev default)")

@@ -9,14 +9,6 @@
 
 # COMMAND ----------
 
-# MAGIC %pip install -r ../../../requirements.txt
-
-# COMMAND ----------
-
-dbutils.library.restartPython()
-
-# COMMAND ----------
-
 dbutils.widgets.dropdown("env", "dev", ["dev", "staging", "prod", "test"], "Environment")
 dbutils.widgets.text(
     "input_table_name",

@@ -10,14 +10,6 @@
 
 # COMMAND ----------
 
-# MAGIC %pip install -r ../../../requirements.txt
-
-# COMMAND ----------
-
-dbutils.library.restartPython()
-
-# COMMAND ----------
-
 dbutils.widgets.dropdown("env", "dev", ["dev", "staging", "prod", "test"], "Environment")
 dbutils.widgets.text("model_name", "", "Model (empty: the dev default)")
 dbutils.widgets.text("model_version", "", "Version (empty: from the Train task, else latest)")

@@ -1,1 +1,0 @@
-"""Monitoring: when to retrain from the quality monitor's metrics (metric_check.py)."""
