@@ -42,7 +42,7 @@ def make_repo(path: Path, with_projects: bool = False) -> git.Repo:
     path.mkdir(parents=True, exist_ok=True)
     _copy_seed(path)
     if with_projects:
-        for name in ("projects", ".github", ".azure"):
+        for name in ("projects", ".github", ".azure", "docs"):
             if (REPO_ROOT / name).is_dir():
                 shutil.copytree(REPO_ROOT / name, path / name)
     repo = git.Repo.init(path, initial_branch="main")

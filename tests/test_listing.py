@@ -10,7 +10,7 @@ from monostack.errors import UserError
 from monostack.listing import list_projects, render_listing
 from monostack.projects import new_project
 from tests.conftest import invoke, root_of
-from tests.test_update import change_template, commit
+from tests.test_update import NEW, OLD, change_template, commit
 
 
 @pytest.fixture
@@ -30,10 +30,10 @@ def test_json_lists_every_project_with_the_same_facts_as_the_table(listed):
     result = invoke(listed, "list-projects", "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["template_version"] == "0.2.0"
+    assert data["template_version"] == NEW
     by_name = {p["name"]: p for p in data["projects"]}
     assert list(by_name) == ["alpha", "beta", "gamma"]
-    assert by_name["alpha"]["template_version"] == "0.1.0"
+    assert by_name["alpha"]["template_version"] == OLD
     assert by_name["alpha"]["template"] == "behind"
     assert by_name["gamma"]["template"] == "up to date"
     assert by_name["gamma"]["template_tree"] == data["template_tree"]
@@ -48,14 +48,22 @@ def test_json_lists_every_project_with_the_same_facts_as_the_table(listed):
     table = invoke(listed, "list-projects")
     assert table.returncode == 0, table.stderr
     rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[1:4]}
-    assert rows["alpha"][:7] == ["alpha", "projects/alpha", "0.1.0", "behind", "no", "no", "yes"]
+    assert rows["alpha"][:7] == ["alpha", "projects/alpha", OLD, "behind", "no", "no", "yes"]
     assert rows["beta"][4] == "yes"
-    assert rows["gamma"][2:6] == ["0.2.0", "up", "to", "date"]
+    assert rows["gamma"][2:6] == [NEW, "up", "to", "date"]
     assert "behind: alpha, beta (invoke update-projects)" in table.stdout
 
 
 def test_project_without_base_and_bad_format(shipped_repo):
-    listing = list_projects(root_of(shipped_repo))
+    root = root_of(shipped_repo)
+    assert [(p.name, p.template) for p in list_projects(root).projects] == [
+        ("project1", "up to date")
+    ]
+    answers = root / "projects/project1/.stack-answers.yml"
+    answers.write_text(
+        "".join(ln for ln in answers.read_text().splitlines(True) if "_template_tree" not in ln)
+    )
+    listing = list_projects(root)
     assert [(p.name, p.template) for p in listing.projects] == [("project1", "no base")]
     assert "no base: project1 (update-projects --base REF)" in render_listing(listing, "table")
     with pytest.raises(UserError, match="--format 'xml': choose one of: table, json"):

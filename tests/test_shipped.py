@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from monostack import basetree
 from monostack.config import load_config
 from monostack.projects import ANSWERS_FILE, TEMPLATE_VERSION_KEY, discover_projects
 from monostack.template import load_template
@@ -18,6 +19,10 @@ def test_example_project_is_what_the_template_renders():
     for project in projects:
         answers = dict(project.answers)
         assert answers.pop(TEMPLATE_VERSION_KEY) == template.version
+        # its recorded base is the template as it is: update-projects has nothing to merge
+        assert answers.pop(basetree.TREE_KEY) == basetree.record_template_tree(
+            REPO_ROOT, keep=False
+        )
         resolved = template.resolve_recorded(answers, config)
         assert resolved == answers
         expected = template.render_project(resolved, config)
@@ -44,7 +49,7 @@ def test_shipped_repo_is_in_sync_and_test_all_passes(shipped_repo, tmp_path):
     by_check = {}
     for case in cases:
         by_check.setdefault(case.get("classname"), []).append(case.get("name"))
-    assert len(by_check["render-matrix"]) >= 36
+    assert len(by_check["render-matrix"]) >= 96
     assert "project1" in by_check["bundle-validate"]
     assert set(by_check) == {"lint", "render-matrix", "bundle-validate", "sync-workflows"}
     assert root_of(shipped_repo).joinpath(".github/workflows/project1-bundle-ci.yml").is_file()
