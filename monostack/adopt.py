@@ -199,13 +199,32 @@ def infer_answers(path: Path, bundle: Path, config: MonorepoConfig) -> list[tupl
         found.append(("include_feature_store", fs, "feature_engineering/ folder"))
     else:
         found.append(("include_feature_store", fs, from_params))
-    for monitor in (resources.get("quality_monitors") or {}).values():
+    for monitor in (resources.get("quality_monitors") or {}).values() if uc else ():
+        # only with Unity Catalog: the template monitors Unity Catalog tables only
         table = monitor.get("table_name") if isinstance(monitor, dict) else None
         if isinstance(table, str) and _TABLE.match(table):
             found.append(("inference_table_name", table, "resources quality_monitors table_name"))
             break
+    compute = _compute_of(resources.get("jobs") or {})
+    if compute is not None:
+        found.append(("compute", compute, "resources jobs (environments or job_clusters)"))
     _check_shared(path, bundle_file, doc, params, config)
     return found
+
+
+def _compute_of(jobs: dict) -> str | None:
+    """``classic`` when a job declares clusters, ``serverless`` when its jobs use environments
+    (upstream 0.5) and none declares a cluster; None when the jobs say neither."""
+    specs = [job for job in jobs.values() if isinstance(job, dict)]
+    tasks = [t for job in specs for t in job.get("tasks") or [] if isinstance(t, dict)]
+    if any(job.get("job_clusters") for job in specs) or any(
+        t.get("new_cluster") or t.get("job_cluster_key") or t.get("existing_cluster_id")
+        for t in tasks
+    ):
+        return "classic"
+    if any(job.get("environments") for job in specs):
+        return "serverless"
+    return None
 
 
 def _check_shared(

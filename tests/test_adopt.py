@@ -49,7 +49,11 @@ def test_answers_are_inferred_from_the_projects_own_files(
     assert answers["_managed_paths"] == [".github/*", ".azure/*", ".gitlab/*"]
     assert answers["_template_tree"] == repo.git.rev_parse("HEAD:stack_template")
     schema = name.replace("-", "_")
-    assert answers["inference_table_name"] == f"dev.{schema}.predictions"
+    # the monitored table is only an answer with Unity Catalog (its table part is used)
+    expected_table = f"dev.{schema}.predictions" if uc else "predictions"
+    assert answers["inference_table_name"] == expected_table
+    # upstream 0.5 runs its jobs on serverless environments, 0.4 on job clusters
+    assert answers["compute"] == ("serverless" if version == "0.5" else "classic")
     if uc:
         assert answers["schema_name"] == schema
     bundle = source / schema
