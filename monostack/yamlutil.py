@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from monostack.errors import UserError, not_utf8
+from monostack.yaml12 import CORE_SCHEMA, MERGE_TAG, Yaml12Loader
 
-# libyaml's parser when PyYAML was built with it (the wheels are): ~10x faster on CI files.
-FastSafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's parser (~10x faster on CI files) with YAML 1.2 values, as the Databricks CLI,
+# GitHub and GitLab read them: `on`, `no` and `1:30` are strings, `017` is 17.
+FastSafeLoader = Yaml12Loader
 
 
 class StrictLoader(FastSafeLoader):  # type: ignore[misc,valid-type]
-    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+    """YAML 1.2 loader that refuses duplicate mapping keys (PyYAML keeps the last one)."""
 
 
 def _key_text(node: yaml.Node, key: Any) -> Any:
-    """The key as written (`on`, not the YAML 1.1 boolean True it loads as)."""
+    """The key as written (``0x1`` rather than the number it loads as)."""
     return node.value if isinstance(node, yaml.ScalarNode) else key
-
-
-MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set = set()
     for key_node, _ in node.value:
-        if key_node.tag == MERGE_TAG:
-            continue  # `<<: *anchor` (the Databricks CLI merges it too); its keys may be overridden
+        if key_node.tag == MERGE_TAG:  # `<<: *base`: merged by construct_mapping
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -165,6 +165,17 @@ def compose_yaml(text: str) -> yaml.Node | None:
     return yaml.compose(text, Loader=FastSafeLoader)  # noqa: S506 - safe loader
 
 
+class _Dumper(yaml.SafeDumper):
+    """Quotes a string that YAML 1.1 *or* 1.2 would read as something else (``no``, ``0o17``),
+    so every reader of the files monostack writes gets the string back."""
+
+
+for _tag, _pattern, _first in CORE_SCHEMA:
+    _Dumper.add_implicit_resolver(_tag, re.compile(rf"^(?:{_pattern})$"), list(_first))
+
+
 def dump_yaml(data: Any) -> str:
     """Block-style, key order kept: stable output for files monostack writes."""
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+    )

@@ -60,7 +60,7 @@ def test_parse_yaml_keeps_keys_as_written_and_follows_merge_keys():
     assert doc["cluster"] == {"num_workers": 5, "spark_version": "15.3"}
     assert doc["cluster"].locs["num_workers"] == ("f.yml", 6)
     assert doc["cluster"].locs["spark_version"] == ("f.yml", 3)  # where the anchor defines it
-    assert "on" in doc and doc["on"] is True  # key kept as the string the CLI sees
+    assert doc["on"] == "yes"  # YAML 1.2, as the CLI reads it: neither is a boolean
     assert doc["when"] == "2024-01-02"  # dates stay text
 
 
@@ -245,7 +245,7 @@ def test_load_bundle_collects_problems_instead_of_raising():
     )
     messages = [f"{p.file}: {p.message}" for p in bundle.problems]
     assert any("include 'missing.yml' names a file that does not exist" in m for m in messages)
-    assert any("points outside the project" in m for m in messages)
+    assert any("points outside the repository" in m for m in messages)
     assert any("a.yml: `include` is only allowed in databricks.yml" in m for m in messages)
     assert not any("none/" in m for m in messages)  # a glob matching nothing is fine
     assert list(bundle.targets) == ["default"]

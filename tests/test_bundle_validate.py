@@ -207,7 +207,10 @@ def test_validate_project_tree_finds_defects_in_memory(root: Path):
         b"bundle:\n", b"bundle:\n  nmae: typo\n", 1
     )
     findings = validate_project_tree(tree, "mem", config, "projects/mem/")
-    assert [f.line for f in findings if "unknown key 'nmae'" in f.message] == [
+    # a near miss of `name`: an error (the CLI would drop it silently), with the suggestion
+    typos = [f for f in findings if "unknown field 'nmae'" in f.message]
+    assert [f.severity for f in typos] == [ERROR] and "did you mean 'name'?" in typos[0].message
+    assert [f.line for f in typos] == [
         tree["databricks.yml"].decode().splitlines().index("  nmae: typo") + 1
     ]
     assert all(f.check == CHECK and f.project == "mem" for f in findings)
@@ -270,7 +273,7 @@ def test_unknown_job_field_is_reported_at_its_line(two: Path):
 def test_unknown_nested_field_suggests_the_right_one(two: Path):
     path = two / "projects/alpha" / PLANTED
     edit(path, "notebook_path:", "notebook_pth:")
-    found = the_warning(run(two), "notebook_pth", case="alpha")
+    found = the_error(run(two), "notebook_pth", case="alpha")  # a near miss: an error
     assert found.line == line_of(path, "notebook_pth:")
     assert "did you mean 'notebook_path'" in found.message
     assert "tasks[0].notebook_task" in found.message
@@ -326,8 +329,14 @@ def test_same_job_name_in_two_projects(two: Path):
     file, line = key_loc(alpha, "resources", "jobs", *_first(alpha, "jobs"), "name")
     set_line(alpha / file, line, f"      name: {beta_name}")
     results = run(two)
+
     # staging-, prod- and test-... names collide in both workspaces: one finding says it all.
-    [found] = errors(results, CROSS_PROJECT)
+    # Two jobs with one name both exist: a warning.
+    def collisions_of(results):
+        return [f for r in results if r.case == CROSS_PROJECT for f in r.findings]
+
+    [found] = collisions_of(results)
+    assert found.severity == WARNING and "both jobs exist" in found.message
     assert found.message.startswith("job names ")
     assert "project 'alpha'" in found.message and "project 'beta-uc'" in found.message
     assert f"projects/alpha/{file}:{line}, targets staging, prod, test" in found.message
@@ -338,14 +347,14 @@ def test_same_job_name_in_two_projects(two: Path):
     assert errors(results, "alpha") == [] and errors(results, "beta-uc") == []
 
     # One selected side is enough; a selection without either side stays quiet.
-    [only_alpha] = errors(run(two, ["alpha"]), CROSS_PROJECT)
+    [only_alpha] = collisions_of(run(two, ["alpha"]))
     assert (only_alpha.project, only_alpha.file, only_alpha.line) == (
         "alpha",
         f"projects/alpha/{file}",
         line,
     )
     make_project(two, "gamma")
-    assert errors(run(two, ["gamma"])) == []
+    assert collisions_of(run(two, ["gamma"])) == []
 
 
 def test_malformed_yaml_in_databricks_yml(two: Path):

@@ -26,14 +26,16 @@ class Problem:
 
 # ------------------------------------------------------------------------------------ documents
 class YMap(dict):
-    """A YAML mapping that remembers where it and each of its keys came from."""
+    """A YAML mapping that remembers where it and each of its keys came from, and which keys
+    hold a value that is aliased elsewhere (``key: &name ...`` used as ``*name``)."""
 
-    __slots__ = ("loc", "locs")
+    __slots__ = ("anchored", "loc", "locs")
 
     def __init__(self, loc: Loc, *args: Any) -> None:
         super().__init__(*args)
         self.loc: Loc = loc
         self.locs: dict[Any, Loc] = {}
+        self.anchored: set[Any] = set()
 
     def loc_of(self, key: Any) -> Loc:
         return self.locs.get(key, self.loc)
@@ -123,7 +125,7 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
     """
     import yaml
 
-    from monostack.yamlutil import FastSafeLoader
+    from monostack.yaml12 import Yaml12Loader
 
     problems: list[Problem] = []
     if isinstance(data, bytes):
@@ -133,12 +135,13 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
             return None, [Problem(file, None, not_utf8(exc))]
     else:
         text = data
-    loader = FastSafeLoader(text)
+    loader = Yaml12Loader(text)
     active: set[int] = set()
     # An alias is the node of its anchor again: build each node once (as PyYAML does), and
     # bound how large the document is once aliases are expanded, since checks walk it whole.
     built: dict[int, Any] = {}
     sizes: dict[int, int] = {}
+    refs: dict[int, int] = {}  # node -> how many places hold it (more than one: aliased)
 
     def build(node: Any) -> Any:
         if id(node) in built:
@@ -153,6 +156,8 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
             children = node.value if isinstance(node, yaml.SequenceNode) else ()
             if isinstance(node, yaml.MappingNode):
                 children = [v for _, v in node.value]
+            for child in children:
+                refs[id(child)] = refs.get(id(child), 0) + 1
             sizes[id(node)] = 1 + sum(expanded_size(c) for c in children)
         return sizes[id(node)]
 
@@ -196,6 +201,8 @@ def parse_yaml(data: bytes | str, file: str) -> tuple[Any, list[Problem]]:
                 key = key_node.value
                 mapping[key] = build(value_node)
                 mapping.locs[key] = (file, _line(key_node))
+                if refs.get(id(value_node), 0) > 1:
+                    mapping.anchored.add(key)
             return mapping
         finally:
             active.discard(id(node))

@@ -8,12 +8,13 @@ raises for bad user files: problems are collected as :class:`Problem` entries.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from monostack.bundle.documents import Problem, YMap, describe, loc_of, parse_yaml
-from monostack.bundle.files import glob_tree, has_glob, normalize_path
+from monostack.bundle.files import glob_in, has_glob, normalize_path
 from monostack.bundle.interpolation import TargetView
 from monostack.bundle.keys import VARIABLE_KEYS
 from monostack.bundle.merge import copy_value, merge, merge_keyed_resources
@@ -33,6 +34,8 @@ class LoadedBundle:
     base: YMap | None = None  # root merged with its includes (still holding `targets`)
     targets: dict[str, TargetView] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    repo: Mapping[str, bytes] | None = None  # the repository (repo-relative), for ../ includes
+    incomplete: bool = False  # an include could not be loaded: absence checks would mislead
 
     @property
     def root_file(self) -> str:
@@ -40,11 +43,9 @@ class LoadedBundle:
 
     def rel(self, repo_file: str) -> str:
         """Project-relative path of a repo-relative file name used in locations."""
-        return (
-            repo_file[len(self.file_prefix) :]
-            if repo_file.startswith(self.file_prefix)
-            else repo_file
-        )
+        if not self.file_prefix:
+            return repo_file
+        return posixpath.relpath(repo_file, self.file_prefix.rstrip("/"))
 
     @property
     def name(self) -> Any:
@@ -68,70 +69,100 @@ def _section_map(doc: YMap, key: str, file: str, problems: list[Problem]) -> YMa
     return value
 
 
-def _resolve_includes(bundle: LoadedBundle, root: YMap) -> list[str]:
-    """Project-relative files named by ``include``, in the CLI's order, with problems noted."""
-    file = bundle.root_file
+@dataclass(frozen=True)
+class Include:
+    """One file an ``include`` entry takes: where to read it and how to name it."""
+
+    rel: str  # relative to the project (``../common/targets.yml`` when outside it)
+    source: Mapping[str, bytes]  # the project tree or the repository tree
+    key: str  # its path in ``source``
+    repo_file: str  # repo-relative, for locations
+
+
+def _include_problem(bundle: LoadedBundle, line: int | None, message: str) -> None:
+    """An include that cannot be loaded: the one finding for that cause; checks that would only
+    echo it ("variable not declared", "target missing") are not run (``incomplete``)."""
+    bundle.problems.append(Problem(bundle.root_file, line, message))
+    bundle.incomplete = True
+
+
+def _include_source(bundle: LoadedBundle, entry: str) -> tuple[Mapping[str, bytes], str, bool]:
+    """(tree, path in it, inside the project?) for an include entry; tree None: outside the
+    repository (or no repository known)."""
+    inside = normalize_path(entry)
+    if inside is not None:
+        return bundle.tree, inside, True
+    if bundle.repo is None or not bundle.file_prefix:
+        return None, "", False  # type: ignore[return-value]
+    in_repo = normalize_path(posixpath.join(bundle.file_prefix, entry))
+    return (bundle.repo, in_repo, False) if in_repo else (None, "", False)  # type: ignore
+
+
+def _resolve_includes(bundle: LoadedBundle, root: YMap) -> list[Include]:
+    """The files named by ``include``, in the CLI's order, with problems noted. Relative
+    paths may leave the project (a shared ``../common/*.yml``) but not the repository."""
     patterns = root.get("include")
     if patterns is None:
         return []
     if not isinstance(patterns, list):
-        bundle.problems.append(
-            Problem(
-                file,
-                root.loc_of("include")[1],
-                f"`include` must be a list of paths or globs, got {describe(patterns)}",
-            )
+        _include_problem(
+            bundle,
+            root.loc_of("include")[1],
+            f"`include` must be a list of paths or globs, got {describe(patterns)}",
         )
         return []
-    all_paths = sorted(bundle.tree)
-    found: list[str] = []
+    found: list[Include] = []
     for index, pattern in enumerate(patterns):
         line = loc_of(patterns, index, root.loc_of("include"))[1]
         if not isinstance(pattern, str) or not pattern.strip():
-            bundle.problems.append(
-                Problem(file, line, f"include entry {describe(pattern)} is not a path")
+            _include_problem(bundle, line, f"include entry {describe(pattern)} is not a path")
+            continue
+        entry = pattern.strip().replace("\\", "/")
+        if entry.startswith("/") or (len(entry) > 1 and entry[1] == ":"):
+            _include_problem(
+                bundle,
+                line,
+                f"include {pattern!r} is an absolute path; the Databricks CLI takes paths "
+                f"relative to {BUNDLE_FILE}: write it relative",
             )
             continue
-        normalized = normalize_path(pattern.strip())
-        if normalized is None:
-            bundle.problems.append(
-                Problem(
-                    file,
-                    line,
-                    f"include {pattern!r} points outside the project directory; "
-                    "keep included files inside the project",
-                )
+        source, key, inside = _include_source(bundle, entry)
+        if source is None:
+            _include_problem(
+                bundle,
+                line,
+                f"include {pattern!r} points outside the repository; monostack reads only "
+                "files in the repository: move the file into it (e.g. a shared ../common/)",
             )
             continue
-        if has_glob(normalized):
-            matches = glob_tree(all_paths, normalized)  # matching nothing is fine
-        elif normalized in bundle.tree:
-            matches = [normalized]
+        if has_glob(key):
+            matches = glob_in(source, key)  # matching nothing is fine
+        elif key in source:
+            matches = [key]
         else:
-            bundle.problems.append(
-                Problem(
-                    file,
-                    line,
-                    f"include {pattern!r} names a file that does not exist "
-                    f"({bundle.file_prefix}{normalized}); create it or remove the entry",
-                )
+            where = bundle.file_prefix + key if inside else key
+            _include_problem(
+                bundle,
+                line,
+                f"include {pattern!r} names a file that does not exist ({where}); "
+                "create it or remove the entry",
             )
             continue
         for match in matches:
-            if match == BUNDLE_FILE or match in found:
+            rel = match if inside else posixpath.relpath(match, bundle.file_prefix.rstrip("/"))
+            if rel == BUNDLE_FILE or any(f.rel == rel for f in found):
                 continue
+            repo_file = bundle.file_prefix + match if inside else match
             if not match.endswith(INCLUDE_SUFFIXES):
-                bundle.problems.append(
-                    Problem(
-                        file,
-                        line,
-                        f"include {pattern!r} takes {bundle.file_prefix}{match}, which "
-                        "is not a .yml, .yaml or .json file (the databricks CLI refuses it); "
-                        "narrow the pattern, e.g. resources/*.yml",
-                    )
+                _include_problem(
+                    bundle,
+                    line,
+                    f"include {pattern!r} takes {repo_file}, which is not a .yml, .yaml or "
+                    ".json file (the databricks CLI refuses it); narrow the pattern, "
+                    "e.g. resources/*.yml",
                 )
                 continue
-            found.append(match)
+            found.append(Include(rel, source, match, repo_file))
     return found
 
 
@@ -221,10 +252,14 @@ def _target_view(bundle: LoadedBundle, name: str, spec: Any, base: YMap) -> Targ
 
 
 def load_bundle(
-    tree: Mapping[str, bytes], project: str = "", file_prefix: str = ""
+    tree: Mapping[str, bytes],
+    project: str = "",
+    file_prefix: str = "",
+    repo: Mapping[str, bytes] | None = None,
 ) -> LoadedBundle:
-    """Read a project's bundle from its files; never raises for bad user files."""
-    bundle = LoadedBundle(project=project, file_prefix=file_prefix, tree=tree)
+    """Read a project's bundle from its files (``repo``: the repository's, for includes that
+    leave the project); never raises for bad user files."""
+    bundle = LoadedBundle(project=project, file_prefix=file_prefix, tree=tree, repo=repo)
     root_file = bundle.root_file
     if BUNDLE_FILE not in tree:
         bundle.problems.append(
@@ -249,26 +284,29 @@ def load_bundle(
         return bundle
     bundle.files[BUNDLE_FILE] = root
     base = root
-    for rel in _resolve_includes(bundle, root):
-        repo_file = file_prefix + rel
+    for include in _resolve_includes(bundle, root):
+        repo_file = include.repo_file
         try:
-            raw = tree[rel]
-        except KeyError:
+            raw = include.source[include.key]
+        except (KeyError, OSError) as exc:
+            why = exc.strerror or str(exc) if isinstance(exc, OSError) else "it is gone"
+            bundle.problems.append(
+                Problem(repo_file, None, f"included, but cannot be read ({why}); fix it")
+            )
+            bundle.incomplete = True
             continue
         part, problems = parse_yaml(raw, repo_file)
         bundle.problems.extend(problems)
         if part is None:
+            bundle.incomplete = bundle.incomplete or bool(problems)
             continue
         if not isinstance(part, YMap):
             bundle.problems.append(
-                Problem(
-                    repo_file,
-                    1,
-                    f"expected a mapping at the top, got {describe(part)}",
-                )
+                Problem(repo_file, 1, f"expected a mapping at the top, got {describe(part)}")
             )
+            bundle.incomplete = True
             continue
-        bundle.files[rel] = part
+        bundle.files[include.rel] = part
         base = _merge_include(bundle, base, part, repo_file)
     bundle.base = base
 

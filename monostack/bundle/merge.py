@@ -14,6 +14,7 @@ def copy_value(value: Any) -> Any:
         for key, item in value.items():
             out[key] = copy_value(item)
         out.locs = dict(value.locs)
+        out.anchored = set(value.anchored)
         return out
     if isinstance(value, YSeq):
         seq = YSeq(value.loc, [copy_value(v) for v in value])
@@ -41,6 +42,8 @@ def merge(base: Any, override: Any) -> Any:
             else:
                 out[key] = copy_value(value)
             out.locs[key] = loc_of(override, key, out.loc)
+            if isinstance(override, YMap) and key in override.anchored:
+                out.anchored.add(key)
         return out
     if isinstance(base, list) and isinstance(override, list):
         out_seq = copy_value(base) if isinstance(base, YSeq) else YSeq(("", None), base)

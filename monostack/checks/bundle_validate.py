@@ -27,6 +27,11 @@ from monostack.checks.bundle.references import (
     check_resource_references,
     check_variable_references,
 )
+from monostack.checks.bundle.resources import (
+    check_duplicate_keys,
+    check_job_references,
+    python_resources_info,
+)
 from monostack.checks.bundle.structure import check_hosts, check_structure
 from monostack.errors import UserError
 
@@ -48,15 +53,22 @@ def validate_project_tree(
 
 
 def project_findings(bundle: LoadedBundle, config: MonorepoConfig) -> list[Finding]:
-    """Single-project findings of a loaded bundle, sorted by file and line."""
+    """Single-project findings of a loaded bundle, sorted by file and line.
+
+    When an include could not be loaded, its finding stands alone: checks for what is missing
+    (variables, resources, targets) would only repeat the same cause.
+    """
     problems = list(bundle.problems)
-    if bundle.base is not None:
+    if bundle.base is not None and not bundle.incomplete:
         problems += check_structure(bundle)
         problems += check_hosts(bundle, config)
         problems += check_variable_references(bundle)
+        problems += check_duplicate_keys(bundle)
+        problems += python_resources_info(bundle)
         memo: dict[Any, list[Problem]] = {}  # targets mostly repeat the same resources
         for view in bundle.targets.values():
             problems += check_resource_references(bundle, view)
+            problems += check_job_references(view)
             problems += check_task_paths(bundle, view)
             problems += check_resource_models(view, memo)
     return to_findings(bundle.project, problems)
@@ -94,6 +106,7 @@ def run_bundle_validate(
     for project in projects:
         by_dir.setdefault(project.dir, project)
     skip_reason = online_skip_reason() if online else None
+    repo = DiskTree(root)  # for includes that leave a project (a shared ../common/)
 
     bundles: dict[str, LoadedBundle] = {}
     results: dict[str, CaseResult] = {}
@@ -101,7 +114,8 @@ def run_bundle_validate(
     for project_dir in sorted(by_dir):
         project = by_dir[project_dir]
         started = time.perf_counter()
-        bundle = load_bundle(DiskTree(project.path), project.name, f"{project.rel}/")
+        tree = DiskTree(project.path, boundary=root)
+        bundle = load_bundle(tree, project.name, f"{project.rel}/", repo=repo)
         bundles[project_dir] = bundle
         if project_dir not in selected:
             continue

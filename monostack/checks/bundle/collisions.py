@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from monostack.bundle import LoadedBundle, Loc, TargetView, loc_of
-from monostack.checks import ERROR, Finding
+from monostack.checks import ERROR, WARNING, Finding
 from monostack.checks.bundle.common import CHECK, REQUIRED_TARGETS
 from monostack.checks.bundle.paths import iter_tasks
 
@@ -72,19 +72,54 @@ def cross_project_findings(
         hosts = sorted(group["hosts"])
         spaces = "workspace" if len(hosts) == 1 else "workspaces"
         file, line = locs[chosen[-1]]
+        severity, outcome = OUTCOMES[kind]
         findings.append(
             Finding(
                 CHECK,
                 sides[chosen[-1]][0],
                 file,
                 line,
-                ERROR,
+                severity,
                 f"{kinds} {what} {verb} deployed by {listing(parts)} in {spaces} "
-                f"{', '.join(hosts)}; they would overwrite each other: rename one "
-                "(put the project name in it)",
+                f"{', '.join(hosts)}; {outcome}: rename one (put the project name in it)",
             )
         )
     return findings
+
+
+# What really happens when two projects deploy the same name, per kind, and how bad it is.
+OUTCOMES = {
+    "bundle name": (
+        ERROR,
+        "both deploy into one bundle folder and state (~/.bundle/<name>/<target>), so each "
+        "deploy overwrites or deletes what the other deployed",
+    ),
+    "job name": (
+        WARNING,
+        "both jobs exist with that name (job names need not be unique), so people, alerts and "
+        "`databricks jobs list --name` cannot tell them apart",
+    ),
+    "experiment name": (
+        ERROR,
+        "an experiment name is unique in a workspace: the second project fails to deploy",
+    ),
+    "workspace model name": (
+        ERROR,
+        "a registered model name is unique in a workspace: the second project fails to deploy",
+    ),
+    "Unity Catalog model": (
+        ERROR,
+        "the model already exists in Unity Catalog: the second project fails to deploy",
+    ),
+    "quality-monitor table": (
+        ERROR,
+        "a table has one quality monitor: the second project fails to deploy",
+    ),
+    "output table": (
+        ERROR,
+        "both jobs write that table and overwrite each other's data",
+    ),
+}
 
 
 def _target_order(name: str) -> tuple[int, str]:

@@ -24,8 +24,8 @@ from monostack.bundle import (
     loc_of,
     plain,
 )
-from monostack.checks import ERROR, WARNING
-from monostack.checks.bundle.common import suggest
+from monostack.checks import WARNING
+from monostack.checks.bundle.common import suggest, unknown_field
 
 # Resource type (the key under `resources:`) -> typed model in databricks-bundles.
 RESOURCE_CLASSES = {
@@ -72,6 +72,7 @@ UNTYPED_RESOURCE_TYPES = (
     "postgres_synced_tables",
 )
 
+_MISSING = "is missing the required field"
 _KNOWN_RESOURCE_TYPES = frozenset(RESOURCE_CLASSES) | frozenset(UNTYPED_RESOURCE_TYPES)
 
 
@@ -121,12 +122,16 @@ def _is_variable(tp: Any) -> bool:
     return typing.get_origin(tp) is Variable
 
 
-_TRUE_FALSE = {"true", "false", "yes", "no", "on", "off", "y", "n"}
+# The strings the CLI takes for a boolean field (libs/dyn/convert: normalizeBool, after yaml.v3).
+_TRUE_FALSE = frozenset(
+    ("true", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON")
+    + ("false", "n", "N", "no", "No", "NO", "off", "Off", "OFF")
+)
 
 
-def _type_errors(tp: Any, value: Any, path: Path_, loc: Loc, out: list[tuple[Path_, Loc, str]]):
-    """Check ``value`` against a databricks-bundles type annotation, collecting
-    ``(path, loc, message)``; deploy-time references (``${...}``) are accepted."""
+def _type_errors(tp: Any, value: Any, path: Path_, loc: Loc, out: list[Problem]) -> None:
+    """Check ``value`` against a databricks-bundles type annotation, collecting problems;
+    deploy-time references (``${...}``) are accepted."""
     if tp is Any:
         return
     where = format_path(path)
@@ -146,31 +151,27 @@ def _type_errors(tp: Any, value: Any, path: Path_, loc: Loc, out: list[tuple[Pat
     if dataclasses.is_dataclass(tp):
         name = tp.__name__
         if not isinstance(value, dict):
-            out.append((path, loc, f"{where} must be a mapping ({name}), got {describe(value)}"))
+            out.append(Problem(*loc, f"{where} must be a mapping ({name}), got {describe(value)}"))
             return
         fields, required = _fields(tp)
         hints = _hints(tp)
         for key, item in value.items():
             item_loc = loc_of(value, key, loc)
             if key not in fields:
-                out.append(
-                    (
-                        (*path, key),
-                        item_loc,
-                        f"unknown field {key!r} in {where} ({name}); {suggest(str(key), fields)}",
-                    )
-                )
+                problem = unknown_field(value, key, fields, f"{where} ({name})")
+                if problem is not None:
+                    out.append(problem)
                 continue
             _type_errors(hints[key], item, (*path, key), item_loc, out)
         for key in required:
             if key not in value:
-                out.append((path, loc, f"{where} ({name}) is missing the required field {key!r}"))
+                out.append(Problem(*loc, f"{where} ({name}) {_MISSING} {key!r}"))
         return
     if origin is list:
         if value is None:
             return
         if not isinstance(value, list):
-            out.append((path, loc, f"{where} must be a list, got {describe(value)}"))
+            out.append(Problem(*loc, f"{where} must be a list, got {describe(value)}"))
             return
         (item_tp,) = typing.get_args(tp)
         for index, item in enumerate(value):
@@ -180,7 +181,7 @@ def _type_errors(tp: Any, value: Any, path: Path_, loc: Loc, out: list[tuple[Pat
         if value is None:
             return
         if not isinstance(value, dict):
-            out.append((path, loc, f"{where} must be a mapping, got {describe(value)}"))
+            out.append(Problem(*loc, f"{where} must be a mapping, got {describe(value)}"))
             return
         _, item_tp = typing.get_args(tp)
         for key, item in value.items():
@@ -189,17 +190,17 @@ def _type_errors(tp: Any, value: Any, path: Path_, loc: Loc, out: list[tuple[Pat
     deferred = isinstance(value, str) and "${" in value
     if tp is str:
         if isinstance(value, (dict, list)):
-            out.append((path, loc, f"{where} must be a string, got {describe(value)}"))
+            out.append(Problem(*loc, f"{where} must be a string, got {describe(value)}"))
     elif tp is bool:
-        word = isinstance(value, str) and value.lower() in _TRUE_FALSE
+        word = isinstance(value, str) and value in _TRUE_FALSE
         if not (isinstance(value, bool) or deferred or word):
-            out.append((path, loc, f"{where} must be true or false, got {describe(value)}"))
+            out.append(Problem(*loc, f"{where} must be true or false, got {describe(value)}"))
     elif tp is int:
         ok = (isinstance(value, int) and not isinstance(value, bool)) or deferred
         ok = ok or (isinstance(value, float) and value.is_integer())
         ok = ok or (isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()) is not None)
         if not ok:
-            out.append((path, loc, f"{where} must be an integer, got {describe(value)}"))
+            out.append(Problem(*loc, f"{where} must be an integer, got {describe(value)}"))
     elif tp is float:
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) or deferred
         if not ok and isinstance(value, str):
@@ -209,14 +210,13 @@ def _type_errors(tp: Any, value: Any, path: Path_, loc: Loc, out: list[tuple[Pat
             except ValueError:
                 ok = False
         if not ok:
-            out.append((path, loc, f"{where} must be a number, got {describe(value)}"))
+            out.append(Problem(*loc, f"{where} must be a number, got {describe(value)}"))
     elif isinstance(tp, type) and issubclass(tp, Enum):
         allowed = [str(member.value) for member in tp]
         if not deferred and (isinstance(value, (dict, list)) or str(value) not in allowed):
             out.append(
-                (
-                    path,
-                    loc,
+                Problem(
+                    *loc,
                     f"{where}: {describe(value)} is not a valid {tp.__name__}; use one of: "
                     f"{', '.join(allowed)}",
                 )
@@ -305,22 +305,19 @@ def check_resource_models(
     return out
 
 
-def _severity_of(message: str) -> str:
-    return WARNING if message.startswith("unknown field ") else ERROR
-
-
 def _check_one_resource(cls: type, rtype: str, key: str, resource: Any, rloc: Loc) -> list[Problem]:
     """Type-check one resource against its databricks-bundles class."""
-    errors: list[tuple[Path_, Loc, str]] = []
-    _type_errors(cls, resource, ("resources", rtype, key), rloc, errors)
-    # the CLI only warns about an unknown field ("Warning: unknown field: description") and
-    # deploys without it; upstream MLOps Stacks projects carry some (databricks/cli#1462)
-    out = [
-        Problem(efile, eline, message, _severity_of(message))
-        for _, (efile, eline), message in errors
-    ]
-    if errors or not isinstance(resource, dict) or _has_deferred(resource):
-        return out
+    out: list[Problem] = []
+    _type_errors(cls, resource, ("resources", rtype, key), rloc, out)
+    if isinstance(resource, dict) and "file_path" in resource:
+        # defined in a file (a dashboard's .lvdash.json, an alert's .dbalert.json): the fields
+        # that file holds are not missing; the paths check looks for the file itself
+        where = f"resources.{rtype}.{key} ("
+        return [
+            p for p in out if not (p.message.startswith(where) and "required field" in p.message)
+        ]
+    if out or not isinstance(resource, dict) or _has_deferred(resource):
+        return out  # the backstop below would only repeat what is found (unknown fields too)
     try:  # the library's own parser, as a backstop for anything the walk above misses
         cls.from_dict(plain(resource))
     except Exception as exc:  # noqa: BLE001 - any rejection is a finding, not a crash

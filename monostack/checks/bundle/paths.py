@@ -66,10 +66,10 @@ def _file_refs(view: TargetView) -> Iterable[tuple[Path_, Any, Any, str]]:
                 if isinstance(spec, dict) and "path" in spec:
                     path = ("resources", "pipelines", pkey, "libraries", index, lib_kind, "path")
                     yield path, spec, "path", kind
-    dashboards = resources.get("dashboards")
-    for dkey, dash in dashboards.items() if isinstance(dashboards, dict) else ():
-        if isinstance(dash, dict) and "file_path" in dash:
-            yield ("resources", "dashboards", dkey, "file_path"), dash, "file_path", "file"
+    for rtype, group in resources.items():  # dashboards, alerts: defined in a file
+        for rkey, res in group.items() if isinstance(group, dict) else ():
+            if isinstance(res, dict) and "file_path" in res:
+                yield ("resources", rtype, rkey, "file_path"), res, "file_path", "file"
     apps = resources.get("apps")
     for akey, app in apps.items() if isinstance(apps, dict) else ():
         if isinstance(app, dict) and "source_code_path" in app:
