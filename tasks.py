@@ -80,68 +80,108 @@ _ONLINE_HELP = (
     "Also run `databricks bundle validate -t TARGET` per project when the databricks CLI "
     "and credentials are present (otherwise reported as skipped)."
 )
+_STRICT_HELP = "Fail on warnings too (unknown bundle fields, yamllint warnings, ...)."
+# Defaults of the check tasks from Invoke's configuration, e.g. invoke.yaml beside tasks.py:
+#   monostack: {jobs: 4, junit_xml: reports/junit.xml, online: true, strict: true,
+#               lint_hand_written: true}
+# A command-line option wins over the configuration.
+SETTINGS = ("jobs", "junit_xml", "online", "strict", "lint_hand_written")
 
 
-def _check(checks, title, project, changed_since, junit_xml, jobs=None, online=False):
-    """Shared body of the check tasks: run, report, exit non-zero on any error finding."""
+def _settings(c):
+    """The ``monostack`` section of Invoke's configuration, checked for unknown names."""
+    from monostack.errors import UserError
+
+    section = c.config.get("monostack") or {}
+    if not hasattr(section, "items"):
+        raise UserError("invoke configuration: `monostack` must be a mapping of settings")
+    unknown = sorted(set(section) - set(SETTINGS))
+    if unknown:
+        raise UserError(
+            f"invoke configuration: unknown setting monostack.{unknown[0]}; "
+            f"known: {', '.join(SETTINGS)}"
+        )
+    return dict(section)
+
+
+def _check(c, checks, title, project, changed_since, junit_xml, jobs=None, **flags):
+    """Shared body of the check tasks: run, report, exit non-zero on any error finding (or
+    any warning, with --strict)."""
     from invoke.exceptions import Exit
 
+    from monostack import runner
     from monostack.report import emit, output_path
-    from monostack.runner import parse_jobs, run_checks
 
+    settings = _settings(c)
+    junit_xml = junit_xml or settings.get("junit_xml")
+    jobs = jobs if jobs is not None else settings.get("jobs")
+    online = bool(flags.get("online") or settings.get("online"))
+    strict = bool(flags.get("strict") or settings.get("strict"))
     if junit_xml:
         output_path(junit_xml)
-    results = run_checks(
+    results = runner.run_checks(
         ROOT,
         checks,
         names=list(project or ()),
         changed_since=changed_since,
         online=online,
-        jobs=parse_jobs(jobs),
+        jobs=runner.parse_jobs(jobs),
+        lint_hand_written=bool(settings.get("lint_hand_written")),
     )
-    code = emit(results, title=title, junit_xml=junit_xml)
+    code = emit(results, title=title, junit_xml=junit_xml, strict=strict)
     if code:
         raise Exit(code=code)
 
 
-@task(help=_SELECT_HELP, iterable=["project"], auto_shortflags=False)
+_CHECK_HELP = {**_SELECT_HELP, "strict": _STRICT_HELP}
+
+
+@task(help=_CHECK_HELP, iterable=["project"], auto_shortflags=False)
 @user_errors
-def lint(c, project=None, changed_since=None, junit_xml=None):
+def lint(c, project=None, changed_since=None, junit_xml=None, strict=False):
     """ruff, yamllint, CI schemas, zizmor and Jinja2 syntax over the tool, projects and root CI."""
-    _check(["lint"], "lint", project, changed_since, junit_xml)
+    _check(c, ["lint"], "lint", project, changed_since, junit_xml, strict=strict)
 
 
-@task(help={**_SELECT_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)
+@task(help={**_CHECK_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)
 @user_errors
-def render_matrix(c, project=None, changed_since=None, junit_xml=None, jobs=None):
+def render_matrix(c, project=None, changed_since=None, junit_xml=None, jobs=None, strict=False):
     """Render every template choice combination in memory and check each one."""
-    _check(["render-matrix"], "render-matrix", project, changed_since, junit_xml, jobs=jobs)
+    title = "render-matrix"
+    _check(c, [title], title, project, changed_since, junit_xml, jobs, strict=strict)
 
 
-@task(help={**_SELECT_HELP, "online": _ONLINE_HELP}, iterable=["project"], auto_shortflags=False)
+@task(help={**_CHECK_HELP, "online": _ONLINE_HELP}, iterable=["project"], auto_shortflags=False)
 @user_errors
-def bundle_validate(c, project=None, changed_since=None, junit_xml=None, online=False):
+def bundle_validate(
+    c, project=None, changed_since=None, junit_xml=None, online=False, strict=False
+):
     """Validate each project's databricks.yml offline, and names across projects."""
-    _check(["bundle-validate"], "bundle-validate", project, changed_since, junit_xml, online=online)
+    title = "bundle-validate"
+    _check(c, [title], title, project, changed_since, junit_xml, online=online, strict=strict)
 
 
 @task(
-    help={**_SELECT_HELP, "jobs": _JOBS_HELP, "online": _ONLINE_HELP},
+    help={**_CHECK_HELP, "jobs": _JOBS_HELP, "online": _ONLINE_HELP},
     iterable=["project"],
     auto_shortflags=False,
 )
 @user_errors
-def test_all(c, project=None, changed_since=None, junit_xml=None, jobs=None, online=False):
+def test_all(
+    c, project=None, changed_since=None, junit_xml=None, jobs=None, online=False, strict=False
+):
     """lint, render-matrix, bundle-validate, sync-workflows --check and the team's extra checks."""
     checks = ["lint", "render-matrix", "bundle-validate", "sync-workflows", "extra-checks"]
-    _check(checks, "test-all", project, changed_since, junit_xml, jobs=jobs, online=online)
+    flags = {"online": online, "strict": strict}
+    _check(c, checks, "test-all", project, changed_since, junit_xml, jobs, **flags)
 
 
-@task(help={**_SELECT_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)
+@task(help={**_CHECK_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)
 @user_errors
-def extra_checks(c, project=None, changed_since=None, junit_xml=None, jobs=None):
+def extra_checks(c, project=None, changed_since=None, junit_xml=None, jobs=None, strict=False):
     """Only the team's own checks (extra_checks in monorepo.yml), as test-all runs them."""
-    _check(["extra-checks"], "extra-checks", project, changed_since, junit_xml, jobs=jobs)
+    title = "extra-checks"
+    _check(c, [title], title, project, changed_since, junit_xml, jobs, strict=strict)
 
 
 # -- sync-workflows (issue 4) -------------------------------------------------------------------

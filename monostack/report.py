@@ -36,6 +36,17 @@ def summary_line(results: Sequence[CaseResult], title: str) -> str:
     return f"{title}: {n} case{'' if n == 1 else 's'}, {failed} failed, {skipped} skipped"
 
 
+def strict_results(results: Sequence[CaseResult]) -> list[CaseResult]:
+    """``--strict``: every warning becomes an error, so it fails its case everywhere (table,
+    JUnit XML, annotations, exit code) alike."""
+    from dataclasses import replace
+
+    def promoted(f: Finding) -> Finding:
+        return replace(f, severity=ERROR) if f.severity == WARNING else f
+
+    return [replace(r, findings=[promoted(f) for f in r.findings]) for r in results]
+
+
 def exit_code(results: Sequence[CaseResult]) -> int:
     """1 when any case holds an error finding, else 0 (warnings do not fail a run)."""
     return 1 if any(r.failed for r in results) else 0
@@ -274,6 +285,7 @@ def emit(
     junit_xml: Path | str | None = None,
     github: bool | None = None,
     stream: IO[str] | None = None,
+    strict: bool = False,
 ) -> int:
     """Print the table, the findings and a one-line summary; write JUnit XML when asked; print
     GitHub annotations when ``github`` (default: when ``GITHUB_ACTIONS=true``).
@@ -283,6 +295,9 @@ def emit(
     from rich.console import Console
     from rich.text import Text
 
+    if strict:
+        results = strict_results(results)
+        title = f"{title} (strict: warnings fail)"
     stream = stream if stream is not None else sys.stdout
     tty = stream.isatty() if hasattr(stream, "isatty") else False
     # Off a terminal (CI logs, files) make the console wide enough for the longest row, so

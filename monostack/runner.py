@@ -145,6 +145,7 @@ def run_one(
     tick: Callable[[int, int], None] | None = None,
     extra: Any = None,
     config: MonorepoConfig | None = None,
+    lint_hand_written: bool = False,
 ) -> list[CaseResult]:
     """Run one check; any exception becomes an error case instead of escaping.
 
@@ -159,6 +160,8 @@ def run_one(
     try:
         fn = _entry_point(check, entry)
         if check == LINT:
+            if lint_hand_written:
+                return list(fn(root, projects, jobs=jobs, lint_hand_written=True))
             return list(fn(root, projects, jobs=jobs))
         if check == RENDER_MATRIX:
             if tick is not None and "progress" in inspect.signature(fn).parameters:
@@ -318,8 +321,11 @@ def run_checks(
     online: bool = False,
     jobs: int | None = None,
     progress: str | None = "auto",
+    lint_hand_written: bool = False,
 ) -> list[CaseResult]:
     """Run ``checks`` (any of :data:`CHECKS`) on the selected projects and return every case.
+
+    ``lint_hand_written``: lint the team's hand-written root CI files fully (default: parsed).
 
     Several checks run at once, one worker process each (``jobs=1``: one after the other, in
     this process); render-matrix also spreads its combinations over ``jobs`` processes. A check
@@ -350,7 +356,9 @@ def run_checks(
     parallel = len(todo) > 1 and jobs != 1
     # Start the worker processes before the progress display starts its refresh thread.
     pools, futures = (
-        _submit(todo, root, selection, online, jobs, extra, config) if parallel else ([], {})
+        _submit(todo, root, selection, online, jobs, extra, config, lint_hand_written)
+        if parallel
+        else ([], {})
     )
     try:
         with make_progress(progress) as bar:
@@ -374,6 +382,7 @@ def run_checks(
                         tick=lambda n, total, check=check: bar.advance(check, n, total),
                         extra=extra,
                         config=config,
+                        lint_hand_written=lint_hand_written,
                     )
                     bar.done(check, done[check], time.perf_counter() - start)
     finally:
@@ -402,7 +411,7 @@ def _load_config_once(root: Path, check: str) -> tuple[MonorepoConfig | None, Ca
         return None, CaseResult(check=check, case=CONFIG_FILE, findings=[finding])
 
 
-def _submit(todo, root, selection, online, jobs, extra=None, config=None):
+def _submit(todo, root, selection, online, jobs, extra=None, config=None, hand_written=False):
     """Start one worker process per check.
 
     Each check gets its own single-process pool, so a worker that dies (killed, out of memory)
@@ -429,6 +438,7 @@ def _submit(todo, root, selection, online, jobs, extra=None, config=None):
             entry,
             extra=extra,
             config=config,
+            lint_hand_written=hand_written,
         )
         futures[future] = (check, time.perf_counter())
     return pools, futures

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from monostack.checks import ERROR, INFO, WARNING, Finding
+from monostack.checks import ERROR, WARNING, Finding
+from monostack.checks.text import clip
+from monostack.checks.zizmor import (  # noqa: F401 - part of this module's interface
+    ZIZMOR_FILES,
+    ZizmorHit,
+    content_key,
+    hits_to_findings,
+    zizmor_config,
+    zizmor_executable,
+    zizmor_scan,
+)
 from monostack.errors import not_utf8
 
 GITHUB_WORKFLOWS = "github-workflows"
@@ -31,7 +36,6 @@ GITLAB_CI = "gitlab-ci"
 GITLAB_ROOT = ".gitlab-ci.yml"
 YAML_SUFFIXES = (".yml", ".yaml")
 YAMLLINT_FILES = (".yamllint", ".yamllint.yml", ".yamllint.yaml")
-ZIZMOR_FILES = ("zizmor.yml", ".github/zizmor.yml")
 
 # Used when the monorepo has no .yamllint.yml: the same rules as the one monostack ships.
 DEFAULT_YAMLLINT_CONFIG = """\
@@ -58,9 +62,6 @@ rules:
     spaces: 2
     indent-sequences: consistent
 """
-
-_ZIZMOR_SEVERITY = {"High": ERROR, "Medium": WARNING, "Low": WARNING}
-_MAX_MESSAGE = 240
 
 
 # ---------------------------------------------------------------------------- classification
@@ -93,11 +94,6 @@ def schema_for(path: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------- YAML parsing
-def _clip(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
-
-
 def decode(path: str, data: bytes, project: str, check: str) -> tuple[str | None, list[Finding]]:
     try:
         return data.decode("utf-8"), []
@@ -120,7 +116,7 @@ def yaml_parse_findings(path: str, text: str, project: str, check: str) -> list[
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         line = mark.line + 1 if mark is not None else None
-        return [Finding(check, project, path, line, ERROR, _clip(f"invalid YAML: {problem}"))]
+        return [Finding(check, project, path, line, ERROR, clip(f"invalid YAML: {problem}"))]
     return []
 
 
@@ -157,7 +153,7 @@ def yamllint_setup(root: Path | None, check: str = "lint") -> YamllintSetup:
             conf = _yamllint_config(name, path.read_text(encoding="utf-8"), str(path))
         except (YamlLintConfigError, OSError, UnicodeDecodeError) as exc:
             finding = Finding(
-                check, "", name, None, ERROR, _clip(f"invalid yamllint config: {exc}; fix it")
+                check, "", name, None, ERROR, clip(f"invalid yamllint config: {exc}; fix it")
             )
             return YamllintSetup(None, name, finding)
         return YamllintSetup(conf, name)
@@ -181,7 +177,7 @@ def yamllint_findings(
             (
                 problem.line,
                 ERROR if problem.level == "error" else WARNING,
-                _clip(f"yamllint: {problem.desc} ({problem.rule or 'syntax'})"),
+                clip(f"yamllint: {problem.desc} ({problem.rule or 'syntax'})"),
             )
             for problem in linter.run(text, setup.config, path)
         ]
@@ -215,17 +211,35 @@ def _validator(schema: str) -> tuple[Any, Any]:
     return validator, TRANSFORM_LIBRARY.get(transform) if transform else None
 
 
-@functools.cache
-def _yaml12_loader(transform: str | None = None) -> Any:
-    """check-jsonschema's YAML 1.2 loader: ``on:`` stays the string "on", as GitHub reads it;
-    with the YAML tags a schema's transform registers (gitlab-ci: ``!reference``)."""
-    from check_jsonschema.parsers.yaml import construct_yaml_implementation, impl2loader
-    from check_jsonschema.transforms import TRANSFORM_LIBRARY
+# Event filters GitHub also takes as one string (`branches: main`), where the schema wants a list.
+_GITHUB_FILTERS = (
+    "branches",
+    "branches-ignore",
+    "tags",
+    "tags-ignore",
+    "paths",
+    "paths-ignore",
+    "types",
+)
 
-    impls = [construct_yaml_implementation(), construct_yaml_implementation(pure=True)]
-    for impl in impls if transform in TRANSFORM_LIBRARY else ():
-        TRANSFORM_LIBRARY[transform].modify_yaml_implementation(impl)
-    return impl2loader(*impls)
+
+def as_github_reads(document: Any) -> Any:
+    """The workflow as GitHub runs it, for the vendored schema, which is stricter than GitHub:
+    a string filter is a list of one; a ``strategy:`` without a ``matrix`` (only fail-fast or
+    max-parallel) is fine. Syntax GitHub accepts must never be an error."""
+    if not isinstance(document, dict):
+        return document
+    on = document.get("on")
+    for spec in on.values() if isinstance(on, dict) else ():
+        for key in _GITHUB_FILTERS if isinstance(spec, dict) else ():
+            if isinstance(spec.get(key), str):
+                spec[key] = [spec[key]]
+    jobs = document.get("jobs")
+    for job in jobs.values() if isinstance(jobs, dict) else ():
+        strategy = job.get("strategy") if isinstance(job, dict) else None
+        if isinstance(strategy, dict) and "matrix" not in strategy:
+            del job["strategy"]
+    return document
 
 
 def key_line(root_node: Any, path: Iterable[Any]) -> int | None:
@@ -257,19 +271,21 @@ _UNEXPECTED = re.compile(r"\('([^']+)'(?:, '[^']+')* (?:was|were) unexpected\)")
 
 def schema_findings(path: str, text: str, schema: str, project: str, check: str) -> list[Finding]:
     """Validate against a vendored schema; one finding per error, at the offending key."""
-    import io
-
     import yaml
 
-    from monostack.yamlutil import compose_yaml
+    from monostack.yamlutil import FastSafeLoader, GitLabLoader, compose_yaml
 
     validator, transform = _validator(schema)
     try:
-        document = _yaml12_loader(_hook_settings(schema)[1])(io.BytesIO(text.encode("utf-8")))
+        # YAML 1.2 as the CI services read it; GitLab's `!reference [job, key]` as its list
+        loader = GitLabLoader if schema == GITLAB_CI else FastSafeLoader
+        document = yaml.load(text, Loader=loader)  # noqa: S506 - YAML 1.2, safe
+        if schema == GITHUB_WORKFLOWS:
+            document = as_github_reads(document)
         if transform is not None:
             document = transform(document)
-    except Exception as exc:  # ruamel's and the transforms' errors share no useful base
-        return [Finding(check, project, path, None, ERROR, _clip(f"{schema} schema: {exc}"))]
+    except Exception as exc:  # the YAML's and the transforms' errors share no useful base
+        return [Finding(check, project, path, None, ERROR, clip(f"{schema} schema: {exc}"))]
     errors = list(validator.iter_errors(document))
     if not errors:
         return []
@@ -283,7 +299,7 @@ def schema_findings(path: str, text: str, schema: str, project: str, check: str)
             unexpected = _UNEXPECTED.search(message)
             line = key_line(tree, where + [unexpected.group(1)] if unexpected else where)
             label = ".".join(str(p) for p in where) or "<top level>"
-            text = _clip(f"{schema} schema: {label}: {message}")
+            text = clip(f"{schema} schema: {label}: {message}")
             found.setdefault((line, text), Finding(check, project, path, line, ERROR, text))
     return sorted(found.values(), key=Finding.order)
 
@@ -311,15 +327,10 @@ def _explain(error: Any) -> list[tuple[list[Any], str]]:
 
 # ------------------------------------------------------------------------------------- static
 def static_ci_findings(
-    files: Mapping[str, bytes],
-    project: str,
-    check: str,
-    root: Path | None = None,
-    yamllint: YamllintSetup | None = None,
+    files: Mapping[str, bytes], project: str, check: str, setup: YamllintSetup
 ) -> tuple[list[Finding], dict[str, bytes]]:
     """Parse, yamllint and schema checks (in-process). Also returns the GitHub workflows that
     parsed, for the caller to hand to :func:`zizmor_scan` (batched across many file sets)."""
-    setup = yamllint or yamllint_setup(root, check)
     findings: list[Finding] = []
     if setup.error is not None:
         findings.append(replace(setup.error, project=project))
@@ -342,136 +353,6 @@ def static_ci_findings(
     return findings, workflows
 
 
-# ------------------------------------------------------------------------------------- zizmor
-@dataclass(frozen=True)
-class ZizmorHit:
-    line: int | None
-    severity: str
-    message: str
-
-
-def content_key(path: str, data: bytes) -> tuple[str, str]:
-    """Identity of a file for zizmor: same path and bytes, same findings."""
-    return path, hashlib.sha256(data).hexdigest()
-
-
-def zizmor_executable() -> str | None:
-    beside = Path(sys.executable).parent / "zizmor"
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("zizmor")
-
-
-def zizmor_config(root: Path | None) -> Path | None:
-    if root is None:
-        return None
-    for name in ZIZMOR_FILES:
-        if (Path(root) / name).is_file():
-            return Path(root) / name
-    return None
-
-
-def zizmor_scan(
-    files: Iterable[tuple[str, bytes]], root: Path | None = None
-) -> dict[tuple[str, str], list[ZizmorHit]]:
-    """Run ``zizmor --offline`` once over many workflows; hits keyed by :func:`content_key`.
-
-    Identical (path, contents) pairs are audited once. The repo's ``zizmor.yml`` applies
-    when ``root`` has one; otherwise zizmor's defaults (``--no-config``).
-    """
-    unique: dict[tuple[str, str], bytes] = {}
-    for path, data in files:
-        unique.setdefault(content_key(path, data), data)
-    hits: dict[tuple[str, str], list[ZizmorHit]] = {key: [] for key in unique}
-    if not unique:
-        return hits
-    exe = zizmor_executable()
-    if exe is None:
-        failure = ZizmorHit(None, ERROR, "zizmor not found; install monostack's dependencies")
-        return {key: [failure] for key in unique}
-    config = zizmor_config(root)
-    with tempfile.TemporaryDirectory(prefix="monostack-zizmor-") as tmp:
-        by_input: dict[str, tuple[str, str]] = {}
-        for i, (key, data) in enumerate(sorted(unique.items())):
-            rel = f"f{i:05d}/{key[0]}"  # fixed width: no name is a prefix of another
-            target = Path(tmp) / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            by_input[rel] = key
-        cmd = [exe, "--offline", "--format", "json", "--no-progress", "--color", "never"]
-        cmd += ["--no-exit-codes"]
-        cmd += ["--config", str(config)] if config else ["--no-config"]
-        proc = subprocess.run(
-            [*cmd, *by_input], cwd=tmp, capture_output=True, text=True, timeout=600
-        )
-    try:
-        results = json.loads(proc.stdout) if proc.returncode == 0 else None
-    except json.JSONDecodeError:
-        results = None
-    if results is None:
-        why = _clip(_zizmor_error(proc.stderr).replace(tmp, "").replace(str(root) + "/", ""))
-        failure = ZizmorHit(None, ERROR, f"zizmor failed (exit {proc.returncode}): {why}")
-        return {key: [failure] for key in unique}
-    for result in results:
-        if result.get("ignored"):
-            continue
-        severity_name = result.get("determinations", {}).get("severity", "Unknown")
-        severity = _ZIZMOR_SEVERITY.get(severity_name, INFO)
-        primary = _primary_location(result.get("locations", []))
-        if primary is None:
-            continue
-        verbatim = primary["symbolic"]["key"].get("Local", {}).get("verbatim_path", "")
-        key = by_input.get(verbatim.removeprefix("./"))
-        if key is None:
-            continue
-        row = (primary.get("concrete") or {}).get("location", {}).get("start_point", {}).get("row")
-        note = primary["symbolic"].get("annotation") or ""
-        message = _clip(
-            f"zizmor {result.get('ident')} ({severity_name}): {result.get('desc')}"
-            + (f": {note}" if note else "")
-        )
-        hits[key].append(ZizmorHit(row + 1 if row is not None else None, severity, message))
-    for line in proc.stderr.splitlines():
-        # zizmor skips (with a warning) inputs it cannot load; say so rather than pass silently
-        if "WARN" not in line:
-            continue
-        for rel, key in by_input.items():
-            if rel in line:
-                why = line.split("WARN", 1)[1].replace(rel, key[0])
-                hits[key].append(ZizmorHit(None, WARNING, _clip(f"zizmor skipped it: {why}")))
-    return hits
-
-
-def _zizmor_error(stderr: str) -> str:
-    """zizmor's ``error:`` line and its innermost cause (``Caused by: ... 2: <the detail>``),
-    e.g. "configuration error in zizmor.yml: invalid type: integer `5`, expected a map"."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    error = next((ln.removeprefix("error:").strip() for ln in lines if ln.startswith("error:")), "")
-    causes = []
-    if "Caused by:" in lines:
-        for line in lines[lines.index("Caused by:") + 1 :]:
-            number, sep, text = line.partition(": ")
-            if not (sep and number.isdigit()):
-                break
-            causes.append(text)
-    detail = causes[-1] if causes and causes[-1] != error else ""
-    message = f"{error}: {detail}" if error and detail else error or detail
-    return message or (lines[-1] if lines else "no output")
-
-
-def _primary_location(locations: list[dict]) -> dict | None:
-    for location in locations:
-        if location.get("symbolic", {}).get("kind") == "Primary":
-            return location
-    return locations[0] if locations else None
-
-
-def hits_to_findings(
-    hits: Iterable[ZizmorHit], path: str, project: str, check: str
-) -> list[Finding]:
-    return [Finding(check, project, path, h.line, h.severity, h.message) for h in hits]
-
-
 # --------------------------------------------------------------------------------------- all
 def check_ci_files(
     files: Mapping[str, bytes],
@@ -486,7 +367,8 @@ def check_ci_files(
     ``.yamllint.yml`` and ``zizmor.yml`` (built-in yamllint rules, zizmor defaults without).
     ``yamllint``: a :func:`yamllint_setup` to reuse (and share its memo) across calls.
     """
-    findings, workflows = static_ci_findings(files, project, check, root, yamllint)
+    setup = yamllint or yamllint_setup(root, check)
+    findings, workflows = static_ci_findings(files, project, check, setup)
     hits = zizmor_scan(workflows.items(), root)
     for path, data in workflows.items():
         findings += hits_to_findings(hits[content_key(path, data)], path, project, check)

@@ -233,7 +233,7 @@ class _Worker:
         """(static CI findings, whether it is a workflow for zizmor)."""
         key = content_key(path, data)
         if key not in self.ci_memo:
-            found, workflows = static_ci_findings({path: data}, "", CHECK, yamllint=self.yamllint)
+            found, workflows = static_ci_findings({path: data}, "", CHECK, self.yamllint)
             self.ci_memo[key] = (found, path in workflows)
         return self.ci_memo[key]
 

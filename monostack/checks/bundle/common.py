@@ -7,11 +7,19 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from monostack.bundle import Problem, YMap, loc_of
-from monostack.checks import WARNING, Finding
+from monostack.bundle import Loc, Problem, YMap, loc_of
+from monostack.checks import ERROR, WARNING, Finding
 
 CHECK = "bundle-validate"
 REQUIRED_TARGETS = ("staging", "prod", "test")
+
+
+def problem_at(
+    container: Any, key: Any, default: Loc, message: str, severity: str = ERROR
+) -> Problem:
+    """A problem at ``container[key]``'s key (``default`` when its place is not known)."""
+    file, line = loc_of(container, key, default)
+    return Problem(file, line, message, severity)
 
 
 def to_findings(project: str, problems: Iterable[Problem]) -> list[Finding]:

@@ -82,22 +82,18 @@ def known_resource_types() -> frozenset[str]:
 
 @functools.cache
 def resource_class(rtype: str) -> type | None:
-    """The databricks-bundles dataclass for a resource type, or None when there is none."""
+    """The databricks-bundles dataclass for a resource type, or None when there is none (a type
+    this monostack does not map, or a databricks-bundles without that module)."""
     import importlib
 
     spec = RESOURCE_CLASSES.get(rtype)
-    if spec is not None:
+    if spec is None:
+        return None
+    try:
         module = importlib.import_module(f"databricks.bundles.{spec[0]}")
-        return getattr(module, spec[1])
-    try:  # a newer databricks-bundles may know more types
-        from databricks.bundles.core._generated import _all_resource_types
-
-        for resource_type in _all_resource_types():
-            if resource_type.plural_name == rtype:
-                return resource_type.resource_type
     except ImportError:  # pragma: no cover - depends on the installed version
-        pass
-    return None
+        return None
+    return getattr(module, spec[1], None)
 
 
 @functools.cache
@@ -167,24 +163,15 @@ def _type_errors(tp: Any, value: Any, path: Path_, loc: Loc, out: list[Problem])
             if key not in value:
                 out.append(Problem(*loc, f"{where} ({name}) {_MISSING} {key!r}"))
         return
-    if origin is list:
+    if origin in (list, dict):
         if value is None:
             return
-        if not isinstance(value, list):
-            out.append(Problem(*loc, f"{where} must be a list, got {describe(value)}"))
+        kind, want = (list, "a list") if origin is list else (dict, "a mapping")
+        if not isinstance(value, kind):
+            out.append(Problem(*loc, f"{where} must be {want}, got {describe(value)}"))
             return
-        (item_tp,) = typing.get_args(tp)
-        for index, item in enumerate(value):
-            _type_errors(item_tp, item, (*path, index), loc_of(value, index, loc), out)
-        return
-    if origin is dict:
-        if value is None:
-            return
-        if not isinstance(value, dict):
-            out.append(Problem(*loc, f"{where} must be a mapping, got {describe(value)}"))
-            return
-        _, item_tp = typing.get_args(tp)
-        for key, item in value.items():
+        item_tp = typing.get_args(tp)[-1]
+        for key, item in enumerate(value) if origin is list else value.items():
             _type_errors(item_tp, item, (*path, key), loc_of(value, key, loc), out)
         return
     deferred = isinstance(value, str) and "${" in value

@@ -47,14 +47,17 @@ def online_skip_reason() -> str | None:
 def online_findings(project: Project, bundle: LoadedBundle) -> list[Finding]:
     """Run ``databricks bundle validate -t T`` in the project for staging, prod and test."""
     exe = shutil.which("databricks")
-    file = bundle.root_file
-    out = []
     if exe is None:  # pragma: no cover - online_skip_reason() is checked first
         return [Finding(CHECK, project.name, "", None, INFO, SKIPPED_ONLINE)]
+    out = []
     for target in REQUIRED_TARGETS:
         if target not in bundle.targets:
             continue  # the offline check already reports the missing target
-        command = f"databricks bundle validate -t {target}"
+        command = f"databricks bundle validate -t {target} in {project.rel}"
+
+        def finding(severity: str, text: str, command: str = command) -> Finding:
+            return Finding(CHECK, project.name, bundle.root_file, None, severity, command + text)
+
         try:
             proc = subprocess.run(
                 [exe, "bundle", "validate", "-t", target],
@@ -65,56 +68,20 @@ def online_findings(project: Project, bundle: LoadedBundle) -> list[Finding]:
                 stdin=subprocess.DEVNULL,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            out.append(
-                Finding(
-                    CHECK,
-                    project.name,
-                    file,
-                    None,
-                    ERROR,
-                    f"{command} in {project.rel}: could not run: {exc}",
-                )
-            )
+            out.append(finding(ERROR, f": could not run: {exc}"))
             continue
         lines = [line.strip() for line in (proc.stdout + "\n" + proc.stderr).splitlines()]
         errors = [line for line in lines if line.startswith("Error:")]
-        warnings = [line for line in lines if line.startswith("Warning:")]
-        for line in warnings:
-            out.append(
-                Finding(
-                    CHECK, project.name, file, None, WARNING, f"{command} in {project.rel}: {line}"
-                )
-            )
+        out += [finding(WARNING, f": {line}") for line in lines if line.startswith("Warning:")]
         if proc.returncode != 0:
             detail = (
                 "; ".join(errors)
                 or " | ".join([line for line in lines if line][-5:])
-                or (f"exit status {proc.returncode}")
+                or f"exit status {proc.returncode}"
             )
-            out.append(
-                Finding(
-                    CHECK,
-                    project.name,
-                    file,
-                    None,
-                    ERROR,
-                    f"{command} in {project.rel} failed: {detail}",
-                )
-            )
+            out.append(finding(ERROR, f" failed: {detail}"))
         elif errors:
-            for line in errors:
-                out.append(
-                    Finding(
-                        CHECK,
-                        project.name,
-                        file,
-                        None,
-                        ERROR,
-                        f"{command} in {project.rel}: {line}",
-                    )
-                )
+            out += [finding(ERROR, f": {line}") for line in errors]
         else:
-            out.append(
-                Finding(CHECK, project.name, file, None, INFO, f"{command} in {project.rel}: OK")
-            )
+            out.append(finding(INFO, ": OK"))
     return out

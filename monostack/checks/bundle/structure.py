@@ -19,7 +19,7 @@ from monostack.bundle import (
     loc_of,
 )
 from monostack.checks import WARNING
-from monostack.checks.bundle.common import REQUIRED_TARGETS, unknown_keys
+from monostack.checks.bundle.common import REQUIRED_TARGETS, problem_at, unknown_keys
 from monostack.config import workspace_host
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,30 +60,15 @@ def check_structure(bundle: LoadedBundle) -> list[Problem]:
         if decl is None or isinstance(decl, dict):
             out += unknown_keys(decl, VARIABLE_KEYS, f"variables.{var}")
             continue
-        out.append(
-            Problem(
-                file,
-                line,
-                f"variables.{var} must be a mapping (e.g. `default: ...`, "
-                f"`description: ...`), got {describe(decl)}",
-            )
-        )
+        message = f"variables.{var} must be a mapping (e.g. `default: ...`), got {describe(decl)}"
+        out.append(Problem(file, line, message))
 
     targets = base.get("targets")
     if targets is not None and not isinstance(targets, dict):
         return out  # reported by the loader: `targets` must be a mapping
     if not targets:
-        file, line = (
-            loc_of(base, "targets", (root_file, 1)) if "targets" in base else (root_file, 1)
-        )
-        out.append(
-            Problem(
-                file,
-                line,
-                "no targets are defined; add `targets:` with dev (default: true), "
-                "staging, prod and test",
-            )
-        )
+        message = "no targets are defined; add `targets:` with dev (default: true), staging, "
+        out.append(problem_at(base, "targets", (root_file, 1), message + "prod and test"))
         return out
     defaults = []
     for tname, spec in targets.items():
@@ -102,35 +87,18 @@ def check_structure(bundle: LoadedBundle) -> list[Problem]:
         if default is True:
             defaults.append((tname, loc_of(spec, "default", (file, line))))
         elif "default" in spec and default is not False:
-            dfile, dline = loc_of(spec, "default", (file, line))
-            out.append(
-                Problem(
-                    dfile,
-                    dline,
-                    f"targets.{tname}.default must be true or false, got {describe(default)}",
-                )
-            )
+            message = f"targets.{tname}.default must be true or false, got {describe(default)}"
+            out.append(problem_at(spec, "default", (file, line), message))
         mode = spec.get("mode")
         if "mode" in spec and mode not in TARGET_MODES:
-            mfile, mline = loc_of(spec, "mode", (file, line))
-            out.append(
-                Problem(
-                    mfile,
-                    mline,
-                    f"targets.{tname}.mode is {describe(mode)}; use one of: "
-                    f"{', '.join(TARGET_MODES)}",
-                )
+            message = f"targets.{tname}.mode is {describe(mode)}; use one of: " + ", ".join(
+                TARGET_MODES
             )
+            out.append(problem_at(spec, "mode", (file, line), message))
         target_vars = spec.get("variables")
         if target_vars is not None and not isinstance(target_vars, dict):
-            vfile, vline = loc_of(spec, "variables", (file, line))
-            out.append(
-                Problem(
-                    vfile,
-                    vline,
-                    f"targets.{tname}.variables must be a mapping, got {describe(target_vars)}",
-                )
-            )
+            message = f"targets.{tname}.variables must be a mapping, got {describe(target_vars)}"
+            out.append(problem_at(spec, "variables", (file, line), message))
         elif isinstance(target_vars, dict):
             for var in target_vars:
                 if var not in declared:
@@ -207,17 +175,9 @@ def check_hosts(bundle: LoadedBundle, config: MonorepoConfig) -> list[Problem]:
         if tname not in targets:
             if tname == "dev":
                 continue
-            file, line = (
-                loc_of(base, "targets", (root_file, 1)) if "targets" in base else (root_file, 1)
-            )
-            out.append(
-                Problem(
-                    file,
-                    line,
-                    f"target {tname!r} is missing; add `targets.{tname}` with "
-                    f"workspace.host {want} (monorepo.yml {source}){note}",
-                )
-            )
+            message = f"target {tname!r} is missing; add `targets.{tname}` with workspace.host "
+            message += f"{want} (monorepo.yml {source}){note}"
+            out.append(problem_at(base, "targets", (root_file, 1), message))
             continue
         view = bundle.targets[tname]
         workspace = view.doc.get("workspace")
