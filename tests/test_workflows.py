@@ -31,6 +31,7 @@ from tests.conftest import (
     fail_on_nth_file,
     git_status,
     invoke,
+    invoke_in_process,
     root_of,
 )
 
@@ -66,7 +67,9 @@ def write(root: Path, rel: str, text: str) -> Path:
 
 
 def sync(repo, *args: str) -> subprocess.CompletedProcess:
-    return invoke(repo, "sync-workflows", *args)
+    """``invoke sync-workflows ARGS``, in-process (the CLI end to end: see the tests below that
+    call :func:`invoke`)."""
+    return invoke_in_process(repo, "sync-workflows", *args)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -176,6 +179,7 @@ def test_shipped_repo_sync_then_check_and_second_sync_is_clean(shipped_repo):
 
 
 def test_two_new_projects_sync_into_the_root(repo):
+    """End to end through the real ``invoke`` CLI (the other sync tests run it in-process)."""
     root = root_of(repo)
     for name in ("alpha", "beta"):
         assert invoke(repo, "new-project", "--name", name).returncode == 0
@@ -184,14 +188,14 @@ def test_two_new_projects_sync_into_the_root(repo):
     assert any(p.startswith(f"{GH}/alpha-") for p in expected)
     assert any(p.startswith(f"{GH}/beta-") for p in expected)
 
-    check = sync(repo, "--check")
+    check = invoke(repo, "sync-workflows", "--check")
     assert check.returncode == 1
     for path, (origin, _) in expected.items():
         assert f"create {path} (from {origin})" in check.stdout
     assert "out of date" in check.stdout
     assert git_status(repo) == ""
 
-    result = sync(repo)
+    result = invoke(repo, "sync-workflows")
     assert result.returncode == 0, result.stderr
     assert "Synced root CI files" in result.stdout
     ci = root_ci(root)
