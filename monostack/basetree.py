@@ -68,7 +68,7 @@ def in_git_repo(root: Path) -> bool:
         return False
 
 
-def _prefix(root: Path) -> str:
+def work_tree_prefix(root: Path) -> str:
     """``root`` relative to the top of its work tree, e.g. ``""`` or ``"sub/dir/"``."""
     return _text(git(root, "rev-parse", "--show-prefix"))
 
@@ -85,7 +85,7 @@ def record_template_tree(root: Path, keep: bool = True) -> str:
     never committed.
     """
     root = Path(root)
-    prefix = _prefix(root)
+    prefix = work_tree_prefix(root)
     with tempfile.TemporaryDirectory(prefix="monostack-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         # -f: the template renders every file on disk, so ignored ones belong to it too
@@ -124,7 +124,7 @@ def resolve_base(root: Path, ref: str) -> str:
     except GitError:
         commit = ""
     if commit:
-        spec = f"{commit}:{_prefix(root)}{TEMPLATE_DIR}"
+        spec = f"{commit}:{work_tree_prefix(root)}{TEMPLATE_DIR}"
         try:
             tree = _text(git(root, "rev-parse", "--verify", "--quiet", spec))
             if tree_exists(root, tree):
@@ -153,7 +153,8 @@ def tree_exists(root: Path, tree: str) -> bool:
 
 def read_tree(root: Path, tree: str) -> dict[str, bytes]:
     """Every file of ``tree`` as ``{path: bytes}``, read from the object database in one batch."""
-    listing = git(root, "ls-tree", "-r", "-z", tree)
+    # --full-tree: run from a sub-folder of the repository, ls-tree would list only that folder
+    listing = git(root, "ls-tree", "-r", "-z", "--full-tree", tree)
     entries: list[tuple[str, str]] = []
     for item in listing.split(b"\0"):
         if not item:

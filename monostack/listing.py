@@ -98,7 +98,16 @@ def _last_commits(root: Path, dirs: list[str]) -> dict[str, dict[str, str]]:
     wanted = set(dirs)
     found: dict[str, dict[str, str]] = {}
     proc = subprocess.Popen(
-        ["git", "log", "--format=%x01%h%x00%cs%x00%s", "--name-only", "--", f"{PROJECTS_DIR}/"],
+        # --relative: paths from ``root`` even when it is a sub-folder of the repository
+        [
+            "git",
+            "log",
+            "--format=%x01%h%x00%cs%x00%s",
+            "--name-only",
+            "--relative",
+            "--",
+            f"{PROJECTS_DIR}/",
+        ],
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -185,6 +185,7 @@ def dirty_projects(root: Path, projects: list[Project]) -> dict[str, list[str]]:
         *(p.rel for p in projects),
     )  # fmt: skip
     dirty: dict[str, list[str]] = {}
+    prefix = basetree.work_tree_prefix(root)  # porcelain paths start at the top of the repo
     entries = out.split(b"\0")
     i = 0
     while i < len(entries):
@@ -194,7 +195,7 @@ def dirty_projects(root: Path, projects: list[Project]) -> dict[str, list[str]]:
             continue
         if entry[0] in "RC":
             i += 1  # a rename's source path follows
-        path = entry[3:]
+        path = entry[3:].removeprefix(prefix)
         parts = path.split("/")
         if len(parts) > 1 and parts[0] == PROJECTS_DIR:
             dirty.setdefault(parts[1], []).append(path)
@@ -356,7 +357,11 @@ def report_lines(result: UpdateResult) -> list[str]:
 
 def _summary(result: UpdateResult, counts: dict[str, int]) -> str:
     behind = [p.project.name for p in result.plans if p.behind]
+    failed = [p.project.name for p in result.plans if p.error]
     if result.mode == "check":
+        if failed:
+            ahead = f"{len(behind)} behind the template, " if behind else ""
+            return f"{ahead}{len(failed)} could not be checked: {', '.join(failed)} (see above)."
         if not behind:
             return f"All {len(result.plans)} project(s) are up to date with the template."
         return f"{len(behind)} project(s) behind the template: {', '.join(behind)}; run {COMMAND}."

@@ -288,7 +288,10 @@ def test_missing_base_is_a_clear_error(repo):
     answers = root / "projects/alpha" / ANSWERS_FILE
     edit(answers, answers_of(root, "alpha")["_template_tree"], "deadbeef" * 5)
     commit(repo, "alpha")
-    plan = update_projects(root, check=True).plans[0]
+    result = update_projects(root, check=True)
+    plan = result.plans[0]
+    assert result.exit_code == 1
+    assert "1 could not be checked: alpha (see above)." in report_lines(result)
     assert "template tree deadbeefdead is not in this repository" in plan.error
     assert "--base REF" in plan.error
 
@@ -414,3 +417,37 @@ def test_shipped_project1_with_base_head(shipped_repo):
     assert answers_of(root, "project1")["_template_tree"] == basetree.resolve_base(root, "HEAD")
     commit(shipped_repo, "record base")
     assert invoke(shipped_repo, "update-projects", "--check").returncode == 0
+
+
+def test_monorepo_in_a_subfolder_of_the_git_repository(tmp_path):
+    """Bases, dirty checks and last commits follow the monorepo, not the repository top."""
+    import git
+
+    from monostack.listing import list_projects
+    from tests.conftest import _copy_seed
+
+    outer = tmp_path / "outer"
+    root = outer / "ml" / "mono"
+    root.mkdir(parents=True)
+    _copy_seed(root)
+    repo = git.Repo.init(outer, initial_branch="main")
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "t")
+        cw.set_value("user", "email", "t@example.invalid")
+    commit(repo, "seed")
+    new_project(root, "alpha")
+    assert answers_of(root, "alpha")["_template_tree"] == repo.git.rev_parse(
+        "HEAD:ml/mono/stack_template"
+    )
+    commit(repo, "alpha")
+    change_template(root)
+    commit(repo, "template 0.2.0")
+    (root / "projects/alpha/wip.txt").write_text("wip\n")
+    with pytest.raises(UserError, match="projects/alpha: uncommitted changes"):
+        update_projects(root)
+    (root / "projects/alpha/wip.txt").unlink()
+    assert update_projects(root).exit_code == 0
+    assert (root / "projects/alpha/CODEOWNERS").is_file()
+    commit(repo, "update")
+    (info,) = list_projects(root).projects
+    assert info.template == "up to date" and info.last_commit["subject"] == "update"
