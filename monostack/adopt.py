@@ -382,7 +382,8 @@ def report_lines(result: AdoptResult, root: Path) -> list[str]:
     lines = [f"{verb} project {result.name!r} into {rel}/ ({len(result.files)} files)."]
     lines.append("Inferred answers:")
     lines += [f"  {k}: {v!r}  (from {src})" for k, v, src in result.inferred if src]
-    defaults = [k for k in result.answers if k not in {i[0] for i in result.inferred}]
+    told = {i[0] for i in result.inferred} | {"project_dir"}  # project_dir: from the name
+    defaults = [k for k in result.answers if k not in told]
     lines += [f"  {k}: {result.answers[k]!r}  (template default)" for k in defaults]
     if result.replaced:
         lines.append("Replaced upstream CI files (written for a one-project repo):")
