@@ -307,7 +307,7 @@ class StackTemplate:
         if part not in self._files_cache:
             prefix = f"{part}/"  # a symlink or special file in the template is refused
             self._files_cache[part] = [
-                rel.removeprefix(prefix) for rel in list_files(self.root, part)
+                rel.removeprefix(prefix) for rel in _in_template(self.root, list_files, part)
             ]
         return self._files_cache[part]
 
@@ -343,7 +343,7 @@ class StackTemplate:
             elif self.files is not None:
                 data = self.files[f"{part}/{src}"]
             else:
-                data = read_file(self.root, f"{part}/{src}")
+                data = _in_template(self.root, read_file, f"{part}/{src}")
             if dest in tree:
                 raise UserError(
                     f"{source_path}: renders to {dest!r}, which another template file also "
@@ -458,6 +458,14 @@ def _memory_loader(root: Path, files: Mapping[str, bytes]) -> jinja2.BaseLoader:
     return jinja2.FunctionLoader(load)
 
 
+def _in_template(root: Path, reader: Callable[[Path, str], Any], rel: str) -> Any:
+    """A safe read below the template root, its errors naming the file by its full path."""
+    try:
+        return reader(root, rel)
+    except UserError as exc:
+        raise UserError(f"{root}/{exc.message}", file=f"{root}/{rel}") from None
+
+
 def _disk_loader(root: Path) -> jinja2.BaseLoader:
     """Templates, macros and includes read through :func:`monostack.safeio.read_file`: a
     symlink in the template never pulls a file from outside into a project."""
@@ -466,7 +474,7 @@ def _disk_loader(root: Path) -> jinja2.BaseLoader:
     def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
         if not os.path.lexists(root / name):
             return None
-        data = read_file(root, name)
+        data = _in_template(root, read_file, name)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -52,7 +52,7 @@ def _write_journal(root: Path, record: dict) -> None:
     """Replace the journal in one rename (a kill leaves the old one or the new one)."""
     path = journal_path(root)
     tmp = path.with_name(JOURNAL_FILE + TMP_SUFFIX)
-    step()
+    step(tmp)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(record, fh)
@@ -60,7 +60,7 @@ def _write_journal(root: Path, record: dict) -> None:
 
 
 def _remove_journal(root: Path) -> None:
-    step()
+    step(journal_path(root))
     journal_path(root).unlink(missing_ok=True)
 
 
@@ -78,21 +78,38 @@ def _rmdirs(root: Path, dirs: list[str]) -> None:
 
 
 def _roll_back(root: Path, record: dict) -> None:
+    """Undo a transaction. Every entry is tried even when one fails (an immutable target
+    cannot be put back, but then it was never changed); if anything is left, the journal
+    stays for the next run and the caller hears why."""
     if record["kind"] == "new_directory":
         shutil.rmtree(root / record["staging"], ignore_errors=True)
         _rmdirs(root, record["dirs"])
         return
     committing = record["phase"] != "stage"
+    failed: list[OSError] = []
     for entry in reversed(record["entries"]):
         target = root / entry["path"]
         bak = root / entry["bak"]
-        if committing and os.path.lexists(bak):
-            os.replace(bak, target)
-            bak.unlink(missing_ok=True)  # rename is a no-op when both are links to one file
-        elif committing and not entry["existed"]:
-            target.unlink(missing_ok=True)
-        (root / entry["tmp"]).unlink(missing_ok=True)
+        try:
+            if committing and os.path.lexists(bak):
+                if not _same_content(bak, target):
+                    os.replace(bak, target)
+                bak.unlink(missing_ok=True)  # also when both are links to one file
+            elif committing and not entry["existed"]:
+                target.unlink(missing_ok=True)
+            (root / entry["tmp"]).unlink(missing_ok=True)
+        except OSError as exc:
+            failed.append(exc)
     _rmdirs(root, record["dirs"])
+    if failed:
+        raise failed[0]
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def _roll_forward(root: Path, record: dict) -> None:
@@ -198,6 +215,8 @@ def _write_bytes(path: Path, data: bytes, mode: int) -> None:
         while view:
             view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)
+    except OSError as exc:  # os.write names no file: say which one (e.g. the disk is full)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         os.close(fd)
 
@@ -208,12 +227,25 @@ def _umask() -> int:
     return mask
 
 
-def _as_user_error(exc: OSError, root: Path) -> UserError:
-    name = exc.filename
-    if isinstance(name, str | Path):
-        with suppress(ValueError):
-            name = Path(name).relative_to(root).as_posix()
-    return UserError(os_error_message(exc, str(name or root), "write") + "; nothing was changed")
+def _target_name(name: object, root: Path) -> str:
+    """The file an OS error is about, as the user knows it: relative to the root, and the
+    target rather than its temporary or backup twin."""
+    if not isinstance(name, str | Path):
+        return str(root)
+    parts = []
+    for part in Path(name).parts:
+        for suffix in (TMP_SUFFIX, BAK_SUFFIX):
+            if part.endswith(suffix) and part.startswith(".") and len(part) > len(suffix) + 1:
+                part = part[1 : -len(suffix)]
+        parts.append(part)
+    path = Path(*parts)
+    with suppress(ValueError):
+        return path.relative_to(root).as_posix()
+    return str(path)
+
+
+def _as_user_error(exc: OSError, root: Path, tail: str = "; nothing was changed") -> UserError:
+    return UserError(os_error_message(exc, _target_name(exc.filename, root), "write") + tail)
 
 
 def write_new_directory(
@@ -257,9 +289,9 @@ def write_new_directory(
         try:
             _write_journal(root, record)
             for d in record["dirs"]:
-                step()
+                step(root / d)
                 os.mkdir(root / d)
-            step()
+            step(root / staging)
             os.mkdir(root / staging, 0o777 & ~_umask())
             made = {""}
             for name, data in sorted(tree.items()):
@@ -267,11 +299,11 @@ def write_new_directory(
                 if parent not in made:
                     (root / staging / parent).mkdir(parents=True, exist_ok=True)
                     made.add(parent)
-                step()
+                step(root / staging / name)
                 _write_bytes(root / staging / name, data, mode)
                 if on_file is not None:
                     on_file(name)
-            step()
+            step(target)
             interrupt.abortable = False
             os.rename(root / staging, target)
             renamed = True
@@ -331,13 +363,13 @@ def apply_changes(
         try:
             _write_journal(root, record)
             for d in record["dirs"]:
-                step()
+                step(root / d)
                 os.mkdir(root / d)
             for entry in entries:
                 data = changes[entry["path"]]
                 if data is None:
                     continue
-                step()
+                step(root / entry["tmp"])
                 _write_bytes(root / entry["tmp"], data, entry["mode"])
                 if on_file is not None:
                     on_file(entry["path"])
@@ -347,19 +379,29 @@ def apply_changes(
             for entry in entries:
                 target, tmp = root / entry["path"], root / entry["tmp"]
                 if entry["existed"]:
-                    step()
+                    step(target)
                     _keep_backup(target, root / entry["bak"])
                 if entry["delete"]:
-                    step()
+                    step(target)
                     target.unlink()
                 elif os.path.lexists(tmp):
-                    step()
+                    step(target)
                     os.replace(tmp, target)
             record["phase"] = "done"
             _write_journal(root, record)
         except BaseException as exc:
             interrupt.abortable = False
-            _roll_back(root, record)
+            try:
+                _roll_back(root, record)
+            except OSError as undo:
+                tail = (
+                    f"; undoing the partial write failed too "
+                    f"({os_error_message(undo, _target_name(undo.filename, root), 'restore')}):"
+                    " fix that, then run the command again, which finishes the undo"
+                )
+                raise _as_user_error(
+                    exc if isinstance(exc, OSError) else undo, root, tail
+                ) from None
             _drop_journal(root)
             if isinstance(exc, OSError):
                 raise _as_user_error(exc, root) from None
@@ -485,7 +527,7 @@ def _rewrite(
                     parent.rmdir()
                     parent = parent.parent
                 continue
-            step()
+            step(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             os.chmod(path, mode)

@@ -36,7 +36,8 @@ def reset_steps() -> None:
     _steps = 0
 
 
-def step() -> None:
+def step(path: object = None) -> None:
+    """Before one write; ``path`` is what it writes (named by an injected error)."""
     global _steps
     _steps += 1
     if _fault_hook is not None:
@@ -47,7 +48,7 @@ def step() -> None:
     fail_at, _, name = os.environ.get(FAIL_AT_STEP_ENV, "").partition(":")
     if fail_at.isdigit() and int(fail_at) == _steps:
         code = getattr(errno, name or "ENOSPC", errno.EIO)
-        raise OSError(code, f"{os.strerror(code)} (injected)")
+        raise OSError(code, f"{os.strerror(code)} (injected)", None if path is None else str(path))
     if interrupt.pending and interrupt.abortable:
         interrupt.pending = False
         raise KeyboardInterrupt
@@ -66,7 +67,10 @@ interrupt = InterruptState()
 def held_sigint() -> Iterator[None]:
     """Hold SIGINT back: it aborts (rolls back) at the next step while staging, and waits
     until the transaction is finished once renaming has begun."""
-    if threading.current_thread() is not threading.main_thread():
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # e.g. a background job
+    ):
         yield
         return
 

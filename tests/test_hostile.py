@@ -410,3 +410,29 @@ def test_answers_file_with_unknown_keys_or_wrong_types_is_refused(alpha, line, n
     answers.write_text("".join(ln for ln in lines if not ln.startswith(key + ":")) + line)
     with pytest.raises(UserError, match=needle):
         discover_projects(root)
+
+
+def test_an_immutable_root_file_is_one_line_and_the_undo_completes(alpha, monkeypatch):
+    from monostack import treeio
+
+    root = root_of(alpha)
+    target = root / GH / "alpha-bundle-ci.yml"
+    src = root / "projects/alpha" / GH / "alpha-bundle-ci.yml"
+    src.write_text(src.read_text() + "# changed\n")
+    before = target.read_bytes()
+    real_replace = os.replace
+
+    def immutable(src_path, dst_path):  # what `chattr +i` does to a rename over the file
+        if Path(dst_path) == target:
+            raise PermissionError(1, "Operation not permitted", str(src_path))
+        return real_replace(src_path, dst_path)
+
+    monkeypatch.setattr(treeio.os, "replace", immutable)
+    with pytest.raises(UserError) as exc:
+        sync_workflows(root)
+    message = exc.value.message
+    assert message.startswith(f"{GH}/alpha-bundle-ci.yml: cannot write it (operation not permitted")
+    assert message.endswith("nothing was changed")
+    assert target.read_bytes() == before
+    assert not [p for p in root.rglob("*") if ".monostack-" in p.name]
+    assert not treeio.journal_path(root).exists()

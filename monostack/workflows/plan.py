@@ -221,17 +221,16 @@ def plan_sync(root: Path, force: bool = False, config: MonorepoConfig | None = N
 def _stray_conflicts(root: Path) -> list[Conflict]:
     """Files an interrupted (killed) run left behind: the next writing run cleans up what its
     journal names; anything else is reported so it is never committed by accident."""
+    found = stray_files(root)
+    journaled = any(path.endswith(JOURNAL_FILE) for path in found)
     conflicts = []
-    for path in stray_files(root):
-        if path.endswith((JOURNAL_FILE, LOCK_FILE)):
-            what = f"run {COMMAND} to finish or roll back that run (it cleans up by itself)"
+    for path in found:
+        if journaled or path.endswith(LOCK_FILE):
+            what = f"run {COMMAND} (or any writing task): it finishes or rolls back that run"
         else:
             what = "compare it with the file it sits beside, keep what you need, then delete it"
-        conflicts.append(
-            Conflict(
-                f"{path}: left behind by an interrupted monostack run; {what}", path, None, MONOREPO
-            )
-        )
+        message = f"{path}: left behind by an interrupted monostack run; {what}"
+        conflicts.append(Conflict(message, path, None, MONOREPO))
     return conflicts
 
 
