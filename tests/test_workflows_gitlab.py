@@ -15,6 +15,7 @@ from monostack.workflows.gitlab import GITLAB_ROOT, PipelineFile, compose
 from monostack.workflows.gitlab_rules import GLOBAL_KEYWORDS, gitlab_conflicts
 from monostack.yamlutil import GitLabLoader
 from tests.conftest import git_status, invoke, root_of
+from tests.test_workflows import commit, write
 
 PIPELINES = ".gitlab/pipelines"
 
@@ -28,18 +29,6 @@ team-docs:
 .team-template:
   script: !reference [team-docs, script]
 """
-
-
-def commit(repo, message: str = "change") -> None:
-    repo.git.add(A=True)
-    repo.index.commit(message)
-
-
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def use_gitlab(root: Path) -> None:
@@ -181,6 +170,18 @@ def test_team_files_are_included_and_survive_every_sync(gitlab_repo):
     assert includes(root)[-1] == f"{PIPELINES}/team.yml"
     commit(gitlab_repo)
     assert sync_workflows(root).plan.in_sync
+
+
+def test_pipeline_files_linked_out_of_the_repo_are_never_read(gitlab_repo, tmp_path):
+    root = root_of(gitlab_repo)
+    outside = tmp_path / "outside.yml"
+    outside.write_text("churn-unit-tests:\n  script: [echo stolen]\n")
+    (root / PIPELINES).mkdir(parents=True)
+    (root / PIPELINES / "linked.yml").symlink_to(outside)
+    (root / "projects/churn" / PIPELINES / "churn-linked.yml").symlink_to(outside)
+    result = sync_workflows(root, check=True)
+    assert result.plan.in_sync, result.error_lines()  # neither included nor read
+    assert "linked" not in (root / GITLAB_ROOT).read_text()
 
 
 def test_hand_written_root_file_is_never_overwritten(repo):
