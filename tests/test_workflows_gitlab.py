@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from monostack.checks.ci_files import schema_findings
+from monostack.errors import UserError
 from monostack.projects import new_project
 from monostack.workflows import parse_managed, sync_findings, sync_workflows
 from monostack.workflows.gitlab import GITLAB_ROOT, PipelineFile, compose
@@ -172,16 +173,22 @@ def test_team_files_are_included_and_survive_every_sync(gitlab_repo):
     assert sync_workflows(root).plan.in_sync
 
 
-def test_pipeline_files_linked_out_of_the_repo_are_never_read(gitlab_repo, tmp_path):
+@pytest.mark.parametrize(
+    "link", [f"{PIPELINES}/linked.yml", f"projects/churn/{PIPELINES}/churn-linked.yml", GITLAB_ROOT]
+)
+def test_pipeline_files_linked_out_of_the_repo_are_refused_never_read(gitlab_repo, tmp_path, link):
     root = root_of(gitlab_repo)
     outside = tmp_path / "outside.yml"
     outside.write_text("churn-unit-tests:\n  script: [echo stolen]\n")
-    (root / PIPELINES).mkdir(parents=True)
-    (root / PIPELINES / "linked.yml").symlink_to(outside)
-    (root / "projects/churn" / PIPELINES / "churn-linked.yml").symlink_to(outside)
-    result = sync_workflows(root, check=True)
-    assert result.plan.in_sync, result.error_lines()  # neither included nor read
-    assert "linked" not in (root / GITLAB_ROOT).read_text()
+    (root / link).parent.mkdir(parents=True, exist_ok=True)
+    (root / link).unlink(missing_ok=True)
+    (root / link).symlink_to(outside)
+    with pytest.raises(UserError, match=f"^{re.escape(link)}: is a symbolic link"):
+        sync_workflows(root)
+    result = invoke(gitlab_repo, "sync-workflows")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: {link}: is a symbolic link" in result.stderr
+    assert outside.read_text() == "churn-unit-tests:\n  script: [echo stolen]\n"
 
 
 def test_hand_written_root_file_is_never_overwritten(repo):

@@ -26,6 +26,7 @@ import yaml
 
 from monostack.checks.ci_files import is_yaml
 from monostack.projects import Project
+from monostack.safeio import list_files, read_file
 from monostack.workflows.sources import Source
 
 GITLAB_ROOT = ".gitlab-ci.yml"
@@ -53,32 +54,24 @@ class PipelineFile:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def _inside(path: Path, root: Path) -> bool:
-    """Not a link out of the repo: GitLab would not follow it, and sync must not read it."""
-    try:
-        return path.resolve().is_relative_to(root.resolve())
-    except OSError:
-        return False
-
-
-def _pipeline_files(root: Path, folder: Path, kind: str, project: Project | None) -> list:
-    if not folder.is_dir() or not _inside(folder, root):
-        return []
+def _pipeline_files(root: Path, folder: str, kind: str, project: Project | None) -> list:
+    """The YAML files directly in ``folder``; a symlink there is a UserError naming it (safe
+    reads never follow links)."""
     return [
-        PipelineFile(path.relative_to(root).as_posix(), path.read_bytes(), kind, project)
-        for path in sorted(folder.iterdir())
-        if is_yaml(path.name) and path.is_file() and _inside(path, root)
+        PipelineFile(rel, read_file(root, rel), kind, project)
+        for rel in list_files(root, folder, recursive=False)
+        if is_yaml(rel)
     ]
 
 
 def project_pipelines(root: Path, project: Project) -> list[PipelineFile]:
     """``projects/<dir>/.gitlab/pipelines/*.yml|*.yaml`` (not subfolders), sorted."""
-    return _pipeline_files(Path(root), project.path / PIPELINES_DIR, PROJECT, project)
+    return _pipeline_files(Path(root), f"{project.rel}/{PIPELINES_DIR}", PROJECT, project)
 
 
 def team_pipelines(root: Path) -> list[PipelineFile]:
     """The team's own ``.gitlab/pipelines/*.yml|*.yaml`` at the repo root, sorted."""
-    return _pipeline_files(Path(root), Path(root) / PIPELINES_DIR, TEAM, None)
+    return _pipeline_files(Path(root), PIPELINES_DIR, TEAM, None)
 
 
 def _yaml_str(text: str) -> str:
@@ -148,14 +141,14 @@ def _team_closure(root: Path, team: list[PipelineFile], taken: set[str]) -> list
         item = queue.pop(0)
         found.append(item)
         for pattern in _local_includes(item):
-            for path in sorted(root.glob(pattern)) if "*" in pattern else [root / pattern]:
-                rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else ""
-                if rel in seen or not is_yaml(rel) or not path.is_file():
+            if not pattern or ".." in Path(pattern).parts:
+                continue  # outside the repo: GitLab itself refuses it
+            paths = sorted(root.glob(pattern)) if "*" in pattern else [root / pattern]
+            for rel in (path.relative_to(root).as_posix() for path in paths):
+                if rel in seen or not is_yaml(rel) or not (root / rel).exists():
                     continue  # missing or not YAML: GitLab itself will say so
-                if not _inside(path, root):
-                    continue
                 seen.add(rel)
-                queue.append(PipelineFile(rel, path.read_bytes(), TEAM))
+                queue.append(PipelineFile(rel, read_file(root, rel), TEAM))
     return found
 
 

@@ -8,6 +8,7 @@ same file; the monorepo part is already repo-wide and keeps its names.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,9 +124,8 @@ def scan_root(root: Path) -> dict[str, bytes]:
     hand-written."""
     found: dict[str, bytes] = {}
     for name in MANAGED_ROOT_FILES:
-        path = Path(root) / name
-        if path.is_file():
-            found[name] = path.read_bytes()
+        if os.path.lexists(Path(root) / name):  # a link there is refused, not followed
+            found[name] = read_file(root, name)
     docs = Path(root) / DOCS_DIR
     if docs.is_dir():
         for path in sorted(docs.iterdir()):
