@@ -75,12 +75,20 @@ _SELECT_HELP = {
     ),
     "junit-xml": "Also write JUnit XML (one testcase per check and case) to this path.",
 }
-_JOBS_HELP = "Worker processes to use, 1 or more (default: one per check / per CPU)."
+_JOBS_HELP = (
+    "Worker processes to use, 1 or more (default: one per CPU, or 1 on a 1-2 CPU machine, "
+    "where processes cost more than they gain)."
+)
 _ONLINE_HELP = (
     "Also run `databricks bundle validate -t TARGET` per project when the databricks CLI "
     "and credentials are present (otherwise reported as skipped)."
 )
 _STRICT_HELP = "Fail on warnings too (unknown bundle fields, yamllint warnings, ...)."
+_NO_CACHE_HELP = "Run every case, ignoring and not updating the result cache (.monostack-cache/)."
+_SHARD_HELP = (
+    "Run only part K of N of the cases, e.g. 2/4 (cost-balanced, deterministic; "
+    "every case is in exactly one part)."
+)
 # Defaults of the check tasks from Invoke's configuration, e.g. invoke.yaml beside tasks.py:
 #   monostack: {jobs: 4, junit_xml: reports/junit.xml, online: true, strict: true,
 #               lint_hand_written: true}
@@ -111,6 +119,7 @@ def _check(c, checks, title, project, changed_since, junit_xml, jobs=None, **fla
 
     from monostack import runner
     from monostack.report import emit, output_path
+    from monostack.shard import parse_shard
 
     settings = _settings(c)
     junit_xml = junit_xml or settings.get("junit_xml")
@@ -119,6 +128,7 @@ def _check(c, checks, title, project, changed_since, junit_xml, jobs=None, **fla
     strict = bool(flags.get("strict") or settings.get("strict"))
     if junit_xml:
         output_path(junit_xml)
+    stats = {}
     results = runner.run_checks(
         ROOT,
         checks,
@@ -127,53 +137,96 @@ def _check(c, checks, title, project, changed_since, junit_xml, jobs=None, **fla
         online=online,
         jobs=runner.parse_jobs(jobs),
         lint_hand_written=bool(settings.get("lint_hand_written")),
+        cache=not flags.get("no_cache"),
+        shard=parse_shard(flags.get("shard")),
+        stats=stats,
     )
+    if stats.get("cached"):
+        echo(f"{stats['cached']} of {stats['cases']} cases unchanged: results from the cache")
     code = emit(results, title=title, junit_xml=junit_xml, strict=strict)
     if code:
         raise Exit(code=code)
 
 
-_CHECK_HELP = {**_SELECT_HELP, "strict": _STRICT_HELP}
+_CHECK_HELP = {**_SELECT_HELP, "strict": _STRICT_HELP, "no-cache": _NO_CACHE_HELP}
 
 
 @task(help=_CHECK_HELP, iterable=["project"], auto_shortflags=False)
 @user_errors
-def lint(c, project=None, changed_since=None, junit_xml=None, strict=False):
+def lint(c, project=None, changed_since=None, junit_xml=None, strict=False, no_cache=False):
     """ruff, yamllint, CI schemas, zizmor and Jinja2 syntax over the tool, projects and root CI."""
-    _check(c, ["lint"], "lint", project, changed_since, junit_xml, strict=strict)
+    flags = {"strict": strict, "no_cache": no_cache}
+    _check(c, ["lint"], "lint", project, changed_since, junit_xml, **flags)
 
 
 @task(help={**_CHECK_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)
 @user_errors
-def render_matrix(c, project=None, changed_since=None, junit_xml=None, jobs=None, strict=False):
+def render_matrix(
+    c, project=None, changed_since=None, junit_xml=None, jobs=None, strict=False, no_cache=False
+):
     """Render every template choice combination in memory and check each one."""
     title = "render-matrix"
-    _check(c, [title], title, project, changed_since, junit_xml, jobs, strict=strict)
+    flags = {"strict": strict, "no_cache": no_cache}
+    _check(c, [title], title, project, changed_since, junit_xml, jobs, **flags)
 
 
 @task(help={**_CHECK_HELP, "online": _ONLINE_HELP}, iterable=["project"], auto_shortflags=False)
 @user_errors
 def bundle_validate(
-    c, project=None, changed_since=None, junit_xml=None, online=False, strict=False
+    c, project=None, changed_since=None, junit_xml=None, online=False, strict=False, no_cache=False
 ):
     """Validate each project's databricks.yml offline, and names across projects."""
     title = "bundle-validate"
-    _check(c, [title], title, project, changed_since, junit_xml, online=online, strict=strict)
+    flags = {"online": online, "strict": strict, "no_cache": no_cache}
+    _check(c, [title], title, project, changed_since, junit_xml, **flags)
 
 
 @task(
-    help={**_CHECK_HELP, "jobs": _JOBS_HELP, "online": _ONLINE_HELP},
+    help={**_CHECK_HELP, "jobs": _JOBS_HELP, "online": _ONLINE_HELP, "shard": _SHARD_HELP},
     iterable=["project"],
     auto_shortflags=False,
 )
 @user_errors
 def test_all(
-    c, project=None, changed_since=None, junit_xml=None, jobs=None, online=False, strict=False
+    c,
+    project=None,
+    changed_since=None,
+    junit_xml=None,
+    jobs=None,
+    online=False,
+    strict=False,
+    no_cache=False,
+    shard=None,
 ):
     """lint, render-matrix, bundle-validate, sync-workflows --check and the team's extra checks."""
     checks = ["lint", "render-matrix", "bundle-validate", "sync-workflows", "extra-checks"]
-    flags = {"online": online, "strict": strict}
+    flags = {"online": online, "strict": strict, "no_cache": no_cache, "shard": shard}
     _check(c, checks, "test-all", project, changed_since, junit_xml, jobs, **flags)
+
+
+@task(
+    help={
+        "changed-since": "Git ref to compare with (committed, staged, unstaged and untracked "
+        "changes count), e.g. origin/main; without it every project is affected.",
+        "format": "text (default) or json (for scripts and CI matrices).",
+    },
+    auto_shortflags=False,
+)
+@user_errors
+def affected(c, changed_since=None, format="text"):
+    """The projects changed since a git ref, and whether a global file changed."""
+    from monostack.affected import affected as find
+    from monostack.affected import to_json
+    from monostack.errors import UserError
+
+    if format not in ("text", "json"):
+        raise UserError(f"--format {format!r}: choose text or json")
+    result = find(ROOT, changed_since)
+    if format == "json":
+        echo(to_json(result))
+    else:
+        for line in result.text_lines():
+            echo(line)
 
 
 @task(help={**_CHECK_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)

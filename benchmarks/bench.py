@@ -1,6 +1,13 @@
-"""Time monostack's tasks on a throw-away copy of this checkout and print a markdown table.
+"""Time monostack's tasks on a throw-away copy of this checkout and print markdown tables.
 
     . .venv/bin/activate && python benchmarks/bench.py 5     # median of 5 runs per command
+    python benchmarks/bench.py 3 --only scale                # only the 100-project part
+
+The scale part builds a synthetic monorepo of 100 projects (``--projects``) next to a copy with
+the shipped project alone, and reports from that one run: ``test-all`` cold, ``--changed-since``
+with 1 project changed against a full run of the 1-project repo, a warm rerun with nothing
+changed against ``invoke --list``, the slowest of 4 shards against the full run, and
+``new-project`` against ``invoke --list``.
 
 Runs the real ``invoke`` CLI of the current venv, with bytecode caching on. Never touches the
 checkout itself: the repo is copied (without .git, .venv and caches) into a temp directory,
@@ -139,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="?", type=int, default=3, help="runs per command (3)")
     parser.add_argument("--keep", action="store_true", help="keep the temp copy and print it")
     parser.add_argument("--verbose", action="store_true", help="show output of failing runs")
+    parser.add_argument("--only", choices=("tasks", "scale"), help="run one part only")
+    parser.add_argument("--projects", type=int, default=100, help="scale part: projects (100)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("runs must be 1 or more")
@@ -146,75 +155,219 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no invoke in {BIN}; run with the project's venv python")
 
     tmp = Path(tempfile.mkdtemp(prefix="monostack-bench-"))
-    root = tmp / "repo"
     try:
-        print(f"preparing a copy of {REPO} in {root} ...", file=sys.stderr)
-        n_projects = prepare(root)
-        b = Bench(root, args.runs, args.verbose)
-
-        def drop_project(name: str) -> Callable[[int], None]:
-            def drop(i: int) -> None:
-                shutil.rmtree(root / "projects" / f"{name}{i}")
-
-            return drop
-
-        def add_then_time_sync(i: int) -> None:
-            b.invoke("new-project", "--name", f"sync{i}", check=True)
-
-        def drop_and_resync(i: int) -> None:
-            shutil.rmtree(root / "projects" / f"sync{i}")
-            b.invoke("sync-workflows", check=True)
-
-        b.measure(
-            "python -c 'import invoke'",
-            lambda i: [],
-            argv=[sys.executable, "-c", "import invoke"],
-            note="baseline: Python + Invoke alone",
-        )
-        b.measure("invoke --list", lambda i: ["--list"], note="start-up")
-        b.measure(
-            "invoke new-project --name NAME",
-            lambda i: ["new-project", "--name", f"bench{i}"],
-            after=drop_project("bench"),
-        )
-        b.measure(
-            "invoke sync-workflows",
-            lambda i: ["sync-workflows"],
-            before=add_then_time_sync,
-            after=drop_and_resync,
-            note="writes a new project's CI files",
-        )
-        b.measure(
-            "invoke sync-workflows --check",
-            lambda i: ["sync-workflows", "--check"],
-            note="in sync, nothing to do",
-        )
-        b.measure("invoke lint", lambda i: ["lint"])
-        b.measure("invoke bundle-validate", lambda i: ["bundle-validate"])
-        b.measure("invoke render-matrix", lambda i: ["render-matrix"], note="default jobs")
-        b.measure("invoke render-matrix --jobs 1", lambda i: ["render-matrix", "--jobs", "1"])
-        b.measure("invoke render-matrix --jobs 2", lambda i: ["render-matrix", "--jobs", "2"])
-        b.measure("invoke test-all", lambda i: ["test-all"], note="checks in parallel")
-        b.measure(
-            "invoke test-all --jobs 1", lambda i: ["test-all", "--jobs", "1"], note="one by one"
-        )
+        tables = []
+        if args.only != "scale":
+            tables.append(task_table(tmp / "repo", args.runs, args.verbose))
+        if args.only != "tasks":
+            tables.append(scale_table(tmp, args.runs, args.projects, args.verbose))
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"{n_projects} projects; {os.cpu_count()} CPUs; Python {platform.python_version()}; "
+        f"{os.cpu_count()} CPUs; Python {platform.python_version()}; "
         f"{args.runs} run{'s' if args.runs != 1 else ''} per command (wall-clock seconds); "
         f"load average at the end {load:.1f}\n"
     )
-    print("| command | median s | min s | max s | exit | note |")
-    print("|---|---:|---:|---:|---|---|")
-    for timing in b.timings:
-        print(timing.row())
+    print("\n\n".join(tables))
     return 0
+
+
+def task_table(root: Path, runs: int, verbose: bool) -> str:
+    print(f"preparing a copy of {REPO} in {root} ...", file=sys.stderr)
+    n_projects = prepare(root)
+    b = Bench(root, runs, verbose)
+
+    def drop_project(name: str) -> Callable[[int], None]:
+        def drop(i: int) -> None:
+            shutil.rmtree(root / "projects" / f"{name}{i}")
+
+        return drop
+
+    def add_then_time_sync(i: int) -> None:
+        b.invoke("new-project", "--name", f"sync{i}", check=True)
+
+    def drop_and_resync(i: int) -> None:
+        shutil.rmtree(root / "projects" / f"sync{i}")
+        b.invoke("sync-workflows", check=True)
+
+    b.measure(
+        "python -c 'import invoke'",
+        lambda i: [],
+        argv=[sys.executable, "-c", "import invoke"],
+        note="baseline: Python + Invoke alone",
+    )
+    b.measure("invoke --list", lambda i: ["--list"], note="start-up")
+    b.measure(
+        "invoke new-project --name NAME",
+        lambda i: ["new-project", "--name", f"bench{i}"],
+        after=drop_project("bench"),
+    )
+    b.measure(
+        "invoke sync-workflows",
+        lambda i: ["sync-workflows"],
+        before=add_then_time_sync,
+        after=drop_and_resync,
+        note="writes a new project's CI files",
+    )
+    b.measure(
+        "invoke sync-workflows --check",
+        lambda i: ["sync-workflows", "--check"],
+        note="in sync, nothing to do",
+    )
+    b.measure("invoke lint --no-cache", lambda i: ["lint", "--no-cache"])
+    b.measure("invoke bundle-validate --no-cache", lambda i: ["bundle-validate", "--no-cache"])
+    b.measure(
+        "invoke render-matrix --no-cache",
+        lambda i: ["render-matrix", "--no-cache"],
+        note="default jobs",
+    )
+    b.measure(
+        "invoke render-matrix --no-cache --jobs 2",
+        lambda i: ["render-matrix", "--no-cache", "--jobs", "2"],
+    )
+    b.measure("invoke test-all --no-cache", lambda i: ["test-all", "--no-cache"])
+    b.measure(
+        "invoke test-all --no-cache --jobs 2",
+        lambda i: ["test-all", "--no-cache", "--jobs", "2"],
+        note="checks in parallel processes",
+    )
+    lines = [
+        f"{n_projects} projects",
+        "",
+        "| command | median s | min s | max s | exit | note |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    return "\n".join(lines + [t.row() for t in b.timings])
+
+
+# -------------------------------------------------------------------------------- scale
+def _git_commit(root: Path, message: str) -> None:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    }
+    if not (root / ".git").exists():
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, env=env, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, env=env, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", message], cwd=root, env=env, check=True)
+
+
+def synthetic_repo(dest: Path, n: int) -> None:
+    """The checkout plus ``n`` projects made by new-project (every third with Unity Catalog,
+    every fourth with the feature store), their CI files synced, committed."""
+    from monostack.projects import new_project
+    from monostack.workflows import sync_workflows
+
+    shutil.copytree(REPO, dest, ignore=IGNORE, symlinks=True)
+    for i in range(n - len(list((dest / "projects").glob("*/databricks.yml")))):
+        answers = {}
+        if i % 3 == 1:
+            answers["include_models_in_unity_catalog"] = True
+        if i % 4 == 2:
+            answers["include_feature_store"] = True
+        new_project(dest, f"p{i:03d}", answers)
+    result = sync_workflows(dest)
+    if result.exit_code:
+        sys.exit("sync-workflows failed on the synthetic repo")
+    shutil.rmtree(dest / ".monostack-cache", ignore_errors=True)
+    _git_commit(dest, f"{n} projects")
+
+
+def scale_table(tmp: Path, runs: int, n: int, verbose: bool) -> str:
+    one, many = tmp / "one", tmp / "many"
+    print(f"preparing a 1-project and a {n}-project repo in {tmp} ...", file=sys.stderr)
+    shutil.copytree(REPO, one, ignore=IGNORE, symlinks=True)
+    _git_commit(one, "1 project")
+    synthetic_repo(many, n)
+    small, big = Bench(one, runs, verbose), Bench(many, 1, verbose)
+    big_runs = Bench(many, runs, verbose)
+    middle = sorted(p.parent for p in (many / "projects").glob("*/databricks.yml"))[n // 2]
+    target = middle / "utils.py"
+    original = target.read_text(encoding="utf-8")
+
+    def change(i: int) -> None:
+        target.write_text(original + f"\n# changed {i}\n", encoding="utf-8")
+
+    def restore(i: int) -> None:
+        subprocess.run(["git", "checkout", "--", "."], cwd=many, check=True)
+
+    list_t = small.measure("invoke --list", lambda i: ["--list"], note="start-up")
+    new_t = small.measure(
+        "invoke new-project --name NAME",
+        lambda i: ["new-project", "--name", f"bench{i}"],
+        after=lambda i: shutil.rmtree(one / "projects" / f"bench{i}"),
+    )
+    one_t = small.measure(
+        "invoke test-all --no-cache  (1 project)",
+        lambda i: ["test-all", "--no-cache"],
+        note="full run of a 1-project repo",
+    )
+    cold = big.measure(
+        f"invoke test-all  ({n} projects, empty cache)", lambda i: ["test-all"], note="cold"
+    )
+    warm = big_runs.measure(
+        f"invoke test-all  ({n} projects, nothing changed)",
+        lambda i: ["test-all"],
+        note="warm rerun, from the cache",
+    )
+    full = big.measure(
+        f"invoke test-all --no-cache  ({n} projects)",
+        lambda i: ["test-all", "--no-cache"],
+        note="full run",
+    )
+    shards = [
+        big.measure(
+            f"invoke test-all --no-cache --shard {k}/4  ({n} projects)",
+            lambda i, k=k: ["test-all", "--no-cache", "--shard", f"{k}/4"],
+        )
+        for k in (1, 2, 3, 4)
+    ]
+    changed = big_runs.measure(
+        f"invoke test-all --no-cache --changed-since main  (1 of {n} changed)",
+        lambda i: ["test-all", "--no-cache", "--changed-since", "main"],
+        before=change,
+        after=restore,
+    )
+
+    def med(t: Timing) -> float:
+        return statistics.median(t.seconds)
+
+    slowest = max(med(t) for t in shards)
+    ratios = [
+        (
+            "`--changed-since`, 1 of {n} changed / full run of a 1-project repo",
+            med(changed),
+            med(one_t),
+            1.2,
+        ),
+        ("warm rerun, {n} projects unchanged / `invoke --list`", med(warm), med(list_t), 3.0),
+        ("slowest of 4 shards / full run ({n} projects)", slowest, med(full), 0.35),
+        ("`new-project` / `invoke --list`", med(new_t), med(list_t), 1.5),
+    ]
+    rows = [
+        f"| {label.format(n=n)} | {a:.2f} / {b:.2f} | **{a / b:.2f}** | {limit} "
+        f"| {'yes' if a / b <= limit else 'NO'} |"
+        for label, a, b, limit in ratios
+    ]
+    out = [
+        f"{n}-project synthetic repo (cold run {med(cold):.1f} s)",
+        "",
+        "| command | median s | min s | max s | exit | note |",
+        "|---|---:|---:|---:|---|---|",
+        *[t.row() for t in (list_t, new_t, one_t, cold, warm, full, *shards, changed)],
+        "",
+        "| ratio | seconds | ratio | target | met |",
+        "|---|---:|---:|---:|---|",
+        *rows,
+    ]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from monostack.checks import ERROR, INFO, WARNING, CaseResult, Finding
 STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow"}
 SEVERITY_STYLE = {ERROR: "red", WARNING: "yellow", INFO: "cyan"}
 ANNOTATION_COMMAND = {ERROR: "error", WARNING: "warning", INFO: "notice"}
+TABLE_ROWS = 60  # above this many cases the table folds clean passing cases per check
 
 
 def status(result: CaseResult) -> str:
@@ -66,7 +67,8 @@ def print_table(results: Sequence[CaseResult], title: str, console) -> None:
     table.add_column("errors", justify="right")
     table.add_column("warnings", justify="right")
     table.add_column("seconds", justify="right")
-    for r in results:
+    shown, passed = _table_rows(results)
+    for r in shown:
         state = status(r)
         table.add_row(
             Text(r.check),
@@ -76,7 +78,32 @@ def print_table(results: Sequence[CaseResult], title: str, console) -> None:
             str(sum(1 for f in r.findings if f.severity == WARNING)),
             f"{r.seconds:.2f}",
         )
+    listed = {r.check for r in shown}
+    for check, cases in passed.items():
+        more = " more" if check in listed else ""
+        table.add_row(
+            Text(check),
+            Text(f"{len(cases)}{more} case{'s' if len(cases) != 1 else ''}, all clean"),
+            Text("PASS", style=STATUS_STYLE["PASS"]),
+            "0",
+            "0",
+            f"{sum(r.seconds for r in cases):.2f}",
+        )
     console.print(table)
+
+
+def _table_rows(results: Sequence[CaseResult]) -> tuple[list[CaseResult], dict]:
+    """Every case, up to :data:`TABLE_ROWS`; beyond, clean passing cases are folded into one
+    row per check (a 100-project run is read for what failed; JUnit keeps every case)."""
+    if len(results) <= TABLE_ROWS:
+        return list(results), {}
+    shown, passed = [], {}
+    for r in results:
+        if status(r) == "PASS" and not r.findings:
+            passed.setdefault(r.check, []).append(r)
+        else:
+            shown.append(r)
+    return shown, passed
 
 
 def _key(findings: Sequence[Finding]) -> tuple:

@@ -173,7 +173,7 @@ class StackTemplate:
         try:
             compiled = self._path_cache.get(text)
             if compiled is None:
-                compiled = self._path_cache[text] = self.env.from_string(text)
+                compiled = self._path_cache[text] = compile_string(self.env, text)
             return compiled.render(**context)
         except Exception as exc:
             raise UserError(f"{where}: {_why(exc)}") from None
@@ -484,12 +484,17 @@ def _disk_loader(root: Path) -> jinja2.BaseLoader:
     return jinja2.FunctionLoader(load)
 
 
+# Bump when make_environment's options change: the compiled templates depend on them.
+_ENV_VERSION = 1
+
+
 def make_environment(root: Path, files: Mapping[str, bytes] | None = None) -> jinja2.Environment:
     import jinja2
 
     loader = _memory_loader(root, files) if files is not None else _disk_loader(root)
     env = jinja2.Environment(
         loader=loader,
+        bytecode_cache=bytecode_cache(Path(root).parent),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -500,6 +505,44 @@ def make_environment(root: Path, files: Mapping[str, bytes] | None = None) -> ji
     env.globals["gh"] = gh_expression
     env.globals["uuid4"] = lambda: str(uuid.uuid4())
     return env
+
+
+def bytecode_cache(repo_root: Path) -> Any:
+    """Compiled templates kept in monostack's state folder in git (``.git/monostack/jinja-*``,
+    beside the lock and the journal: never in the work tree, never committed), so
+    ``new-project`` does not recompile the template every time. Jinja2 checks each entry
+    against the template's source and writes entries atomically. None outside a git work tree
+    or when the folder cannot be made: templates are then compiled each run."""
+    import jinja2
+
+    from monostack.repolock import state_dir
+
+    state = state_dir(Path(repo_root))
+    if state == Path(repo_root):
+        return None
+    folder = state / f"jinja-{jinja2.__version__}-{_ENV_VERSION}"
+    try:
+        if folder.is_symlink():
+            return None  # never read or write compiled templates through a link
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
+def compile_string(env: Any, text: str) -> Any:
+    """``env.from_string(text)`` through the environment's bytecode cache, when it has one."""
+    cache = env.bytecode_cache
+    if cache is None:
+        return env.from_string(text)
+    import hashlib
+
+    name = "<string " + hashlib.sha256(text.encode("utf-8")).hexdigest() + ">"
+    bucket = cache.get_bucket(env, name, None, text)
+    if bucket.code is None:
+        bucket.code = env.compile(text, name)
+        cache.set_bucket(bucket)
+    return env.template_class.from_code(env, bucket.code, env.make_globals(None), None)
 
 
 def _param_from(name: str, spec: Any, where: str) -> Parameter:

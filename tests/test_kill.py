@@ -82,8 +82,13 @@ def strays(root: Path) -> list[str]:
     state = state_dir(root)
     if state == root:
         return found
-    # update-projects keeps an (empty) scratch folder there; anything else is a leftover
-    return found + [str(p) for p in state.iterdir() if p.is_file() or any(p.iterdir())]
+    # update-projects keeps an (empty) scratch folder there, new-project its compiled-template
+    # cache (jinja-*, written atomically); anything else is a leftover
+    return found + [
+        str(p)
+        for p in state.iterdir()
+        if p.is_file() or (any(p.iterdir()) and not p.name.startswith("jinja-"))
+    ]
 
 
 def project_files(root: Path, name: str) -> list[str]:

@@ -64,6 +64,19 @@ def test_table_lists_every_case_with_status_and_counts(results):
     assert "\x1b[" not in text  # no colour codes off a terminal
 
 
+def test_a_large_run_folds_clean_passing_cases_into_one_row_per_check(results):
+    many = results + [CaseResult("lint", f"p{i:03d}", [], 0.5) for i in range(80)]
+    code, text = render(many)
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if "│" in line]
+    cases = [row[1] for row in rows]
+    # what needs reading stays: failed, skipped, and cases with findings
+    assert {"churn", "gcp-azure_devops", MONOREPO} <= set(cases)
+    assert "p000" not in cases and "fraud" not in cases
+    assert ["lint", "81 more cases, all clean", "PASS", "0", "0", "40.25"] in rows
+    assert ["render-matrix", "1 more case, all clean", "PASS", "0", "0", "2.00"] in rows
+    assert text.strip().splitlines()[-1] == "test-all: 85 cases, 1 failed, 1 skipped"
+
+
 def test_findings_are_grouped_per_case_with_location_severity_message(results):
     _, text = render(results)
     lines = text.splitlines()

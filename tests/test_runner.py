@@ -182,17 +182,18 @@ def test_parse_jobs():
 # table, which the parent hands to each worker process, so this works in the parallel path too.
 
 
-def fake_lint(root, projects, jobs=None):
+def fake_lint(root, projects, jobs=None, monorepo=True):
     # deliberately not sorted: run_checks must sort each check's cases
     return [CaseResult("lint", p.name, [], 0.01) for p in reversed(projects)]
 
 
-def fake_render_matrix(root, jobs=None, config=None):
+def fake_render_matrix(root, jobs=None, config=None, cases=None):
     note = Finding("render-matrix", MONOREPO, "", None, WARNING, f"jobs={jobs} pid={os.getpid()}")
-    return [CaseResult("render-matrix", f"combo-{i}", [note], 0.01) for i in (2, 0, 1)]
+    ids = [f"combo-{i}" for i in (2, 0, 1)]
+    return [CaseResult("render-matrix", i, [note], 0.01) for i in ids if not cases or i in cases]
 
 
-def fake_bundle_validate(root, projects, online=False, config=None):
+def fake_bundle_validate(root, projects, online=False, config=None, cross=True):
     bad = Finding("bundle-validate", "beta", "projects/beta/databricks.yml", 1, ERROR, "bad")
     out = []
     for p in projects:
@@ -252,9 +253,9 @@ EXPECTED = [
 ]
 
 
-@pytest.mark.parametrize("jobs", [None, 1])
+@pytest.mark.parametrize("jobs", [2, 1])
 def test_results_come_in_a_fixed_order_parallel_or_not(three, fakes, jobs):
-    results = run_checks(root_of(three), ALL, jobs=jobs, progress=None)
+    results = run_checks(root_of(three), ALL, jobs=jobs, progress=None, cache=False)
     assert cases(results) == EXPECTED
     assert [r.case for r in results if r.failed] == ["beta", MONOREPO]
     sync = results[-1]
@@ -274,10 +275,10 @@ def test_selection_and_online_reach_the_checks(three, fakes):
     assert [f.message for f in results[1].findings] == ["online"]
 
 
-@pytest.mark.parametrize("jobs", [None, 1])
+@pytest.mark.parametrize("jobs", [2, 1])
 def test_a_crashing_check_becomes_an_error_case_and_the_others_still_run(three, fakes, jobs):
     fakes(lint="crashing_check")
-    results = run_checks(root_of(three), ALL, jobs=jobs, progress=None)
+    results = run_checks(root_of(three), ALL, jobs=jobs, progress=None, cache=False)
     crash = results[0]
     assert (crash.check, crash.case, crash.failed) == ("lint", MONOREPO, True)
     assert crash.errors[0].message == "check crashed: RuntimeError: disk on fire"
@@ -286,7 +287,7 @@ def test_a_crashing_check_becomes_an_error_case_and_the_others_still_run(three, 
 
 def test_a_worker_process_that_dies_fails_only_its_check(three, fakes):
     fakes(**{"render-matrix": "dying_check"})
-    results = run_checks(root_of(three), ALL, progress=None)
+    results = run_checks(root_of(three), ALL, jobs=2, progress=None, cache=False)
     matrix = [r for r in results if r.check == "render-matrix"]
     assert len(matrix) == 1 and matrix[0].failed
     assert "check crashed: BrokenProcessPool" in matrix[0].errors[0].message
@@ -352,7 +353,7 @@ def test_bad_input_raises_before_any_check_runs(three, fakes):
 
 
 def test_plain_progress_lines_go_to_stderr(three, fakes, capsys):
-    run_checks(root_of(three), ["lint", "bundle-validate"], progress="plain")
+    run_checks(root_of(three), ["lint", "bundle-validate"], jobs=2, progress="plain")
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.splitlines()
@@ -491,7 +492,8 @@ def test_github_annotations_from_the_cli(three):
     annotations = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
     assert any("file=projects/alpha/src/broken.py,line=1," in a for a in annotations)
     assert "title=lint (alpha)::" in annotations[0]
-    assert result.stdout.strip().splitlines()[-1].startswith("lint: 2 cases, 1 failed")
+    # --project: that project's case only (the monorepo's own files are not selected)
+    assert result.stdout.strip().splitlines()[-1].startswith("lint: 1 case, 1 failed")
 
 
 def test_cli_input_errors_are_one_line(three):

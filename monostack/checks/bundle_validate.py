@@ -12,7 +12,7 @@ Every finding names the file (repo-relative) and line of the offending key.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +79,12 @@ def run_bundle_validate(
     projects: list[Project],
     online: bool = False,
     config: MonorepoConfig | None = None,
+    cross: bool = True,
+    only: Collection[str] | None = None,
 ) -> list[CaseResult]:
-    """One case per selected project, then one ``cross-project`` case.
+    """One case per selected project, then one ``cross-project`` case (``cross=False``: none,
+    and only the selected projects are loaded). ``only``: the project directories to give
+    their own case (the others still count as selected for cross-project).
 
     Collisions are looked for among all projects of the repo, reported when a selected project
     is involved. With ``online``, ``databricks bundle validate -t T`` runs per project and
@@ -99,7 +103,7 @@ def run_bundle_validate(
         finding = Finding.from_error(CHECK, MONOREPO, exc, root)
         return [*results, CaseResult(CHECK, CROSS_PROJECT, [finding])]
     try:
-        everyone = discover_projects(root)
+        everyone = discover_projects(root) if cross else []
     except UserError:
         everyone = []
     by_dir = {p.dir: p for p in everyone}
@@ -117,7 +121,7 @@ def run_bundle_validate(
         tree = DiskTree(project.path, boundary=root)
         bundle = load_bundle(tree, project.name, f"{project.rel}/", repo=repo)
         bundles[project_dir] = bundle
-        if project_dir not in selected:
+        if project_dir not in selected or (only is not None and project_dir not in only):
             continue
         findings = project_findings(bundle, config)
         if online and skip_reason:
@@ -129,12 +133,14 @@ def run_bundle_validate(
         results[project_dir] = CaseResult(
             CHECK, project.name, findings, seconds=time.perf_counter() - started
         )
+    ordered = [results[p.dir] for p in projects if p.dir in results]
+    if not cross:
+        return ordered
     started = time.perf_counter()
-    cross = cross_project_findings(
+    collisions = cross_project_findings(
         list(bundles.values()), selected={f"{by_dir[d].rel}/" for d in selected}
     )
-    ordered = [results[p.dir] for p in projects if p.dir in results]
     return [
         *ordered,
-        CaseResult(CHECK, CROSS_PROJECT, cross, seconds=time.perf_counter() - started),
+        CaseResult(CHECK, CROSS_PROJECT, collisions, seconds=time.perf_counter() - started),
     ]

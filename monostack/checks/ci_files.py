@@ -375,6 +375,32 @@ def check_ci_files(
     return sorted(findings, key=Finding.order)
 
 
+def check_ci_file_sets(
+    sets: Mapping[str, Mapping[str, bytes]],
+    check: str,
+    root: Path | None = None,
+    yamllint: YamllintSetup | None = None,
+    own: Mapping[str, YamllintSetup] | None = None,
+) -> list[Finding]:
+    """:func:`check_ci_files` for many cases at once (case name -> files), with one zizmor
+    run over the workflows of all of them. Findings carry their case as ``project``. ``own``:
+    a case's own yamllint setup (a project with its own config), used instead of the repo's."""
+    setup = yamllint or yamllint_setup(root, check)
+    findings: list[Finding] = []
+    pending: list[tuple[str, str, bytes]] = []
+    for project, files in sets.items():
+        here = replace(own[project], error=None) if own and project in own else setup
+        found, workflows = static_ci_findings(files, project, check, root, here)
+        if here is setup:  # a broken repo config is reported by the first case only
+            setup = replace(setup, error=None)
+        findings += found
+        pending += [(project, path, data) for path, data in workflows.items()]
+    hits = zizmor_scan(((path, data) for _, path, data in pending), root)
+    for project, path, data in pending:
+        findings += hits_to_findings(hits[content_key(path, data)], path, project, check)
+    return findings
+
+
 # ---------------------------------------------------------------------------------- processes
 def process_context() -> Any:
     """Start method for the checks' worker pools. fork is fast (workers inherit loaded modules)

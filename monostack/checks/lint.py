@@ -28,7 +28,7 @@ from monostack.checks.ci_files import (
     GITLAB_ROOT,
     YAMLLINT_FILES,
     YamllintSetup,
-    check_ci_files,
+    check_ci_file_sets,
     decode,
     is_ci_path,
     is_yaml,
@@ -52,40 +52,57 @@ PARALLEL_YAML_FILES = 60  # per extra worker process: below this, one process is
 
 
 def run_lint(
-    root: Path, projects: list[Project], jobs: int | None = None, lint_hand_written: bool = False
+    root: Path,
+    projects: list[Project],
+    jobs: int | None = None,
+    monorepo: bool = True,
+    lint_hand_written: bool = False,
 ) -> list[CaseResult]:
-    """Lint each project and the monorepo; one :class:`CaseResult` per project, then MONOREPO.
+    """Lint each project and (``monorepo``) the monorepo; one case per project, then MONOREPO.
 
-    Root CI files that sync-workflows generated are linted like the projects' own; the team's
-    hand-written ones are only parsed (sync checks them for conflicts) unless
-    ``lint_hand_written`` (``monostack.lint_hand_written`` in ``invoke.yaml``).
-
-    Ruff runs in the background meanwhile; many project YAML files are spread over ``jobs``
-    worker processes (default: one per CPU).
+    A project's case covers its own files, every CI check on its CI files, and the root
+    copies sync made of them: a copy that is exactly its source under the sync header is not
+    checked again (its source's findings stand for it); an edited or stale copy is checked
+    as it is. The MONOREPO case covers the tool, the template, ``monorepo.yml`` and the root
+    CI files no project owns: the monorepo's own are linted, the team's hand-written ones only
+    parsed (sync checks them for conflicts) unless ``lint_hand_written``
+    (``monostack.lint_hand_written`` in ``invoke.yaml``). Ruff runs in the background
+    meanwhile; many project YAML files are spread over ``jobs`` worker processes.
     """
     root = Path(root)
     cases = {p.name: CaseResult(CHECK, p.name) for p in projects}
-    cases[MONOREPO] = CaseResult(CHECK, MONOREPO)
+    if monorepo:
+        cases[MONOREPO] = CaseResult(CHECK, MONOREPO)
     owners = {p.rel: p.name for p in projects}
 
-    ruff = RuffBatch(root, projects, [t for t in TOOL_PATHS if (root / t).exists()])
+    tool = [t for t in TOOL_PATHS if (root / t).exists()] if monorepo else []
+    ruff = RuffBatch(root, projects, tool)
     t0 = time.perf_counter()
     ruff.start()
     try:
         setup = yamllint_setup(root, CHECK)
-        items = [(p.name, rel) for p in projects for rel in _rel_paths(root, project_yaml_files(p))]
+        items = [
+            (p.name, rel)
+            for p in projects
+            for rel in _rel_paths(root, project_yaml_files(p))
+            if not is_ci_path(rel.removeprefix(p.rel + "/"))
+        ]
         pool, pending = _start_yamllint(root, items, jobs)
         try:
-            mono = cases[MONOREPO]
-            if pending is None:  # few files: here, sharing the memo with the root CI files
+            if pending is None:  # few files: here, sharing the memo with the CI files
                 project_findings = _yamllint_items(root, items, setup)
-            generated, hand_written = split_hand_written(root_ci_files(root))
-            if lint_hand_written:
-                generated.update(hand_written)
-            mono.findings += check_ci_files(generated, MONOREPO, CHECK, root, setup)
-            if not lint_hand_written:
+            ci_sets = _ci_file_sets(root, projects, monorepo)
+            hand_written: dict[str, bytes] = {}
+            if monorepo and not lint_hand_written:
+                ci_sets[MONOREPO], hand_written = split_hand_written(ci_sets[MONOREPO])
+            own = {p.name: _project_yamllint(root, p.rel, p.name) for p in projects}
+            own = {name: found for name, found in own.items() if found is not None}
+            for finding in check_ci_file_sets(ci_sets, CHECK, root, setup, own):
+                cases[finding.project].findings.append(finding)
+            if monorepo:
+                mono = cases[MONOREPO]
                 mono.findings += parse_only_findings(hand_written)
-            mono.findings += template_findings(root / TEMPLATE_DIR, root)
+                mono.findings += template_findings(root / TEMPLATE_DIR, root)
             if pending is not None:
                 project_findings = [f for future in pending for f in future.result()]
         finally:
@@ -97,12 +114,44 @@ def run_lint(
         ruff_findings, _ = ruff.collect()
     for finding in ruff_findings:
         owner = _owner(finding.file, owners)
-        cases[owner].findings.append(_with_project(finding, owner))
-    elapsed = round((time.perf_counter() - t0) / len(cases), 3)  # shared work, split evenly
+        if owner in cases:
+            cases[owner].findings.append(_with_project(finding, owner))
+    elapsed = round((time.perf_counter() - t0) / max(1, len(cases)), 3)  # shared, split evenly
     for case in cases.values():
         case.findings.sort(key=Finding.order)
         case.seconds = elapsed
-    return [cases[p.name] for p in projects] + [cases[MONOREPO]]
+    return [cases[p.name] for p in projects] + ([cases[MONOREPO]] if monorepo else [])
+
+
+def _ci_file_sets(
+    root: Path, projects: list[Project], monorepo: bool
+) -> dict[str, dict[str, bytes]]:
+    """Case name -> the CI files (repo-relative path -> bytes) it checks in full: each
+    project's own CI files and its root copies that differ from them; for MONOREPO the root
+    CI files that no project owns."""
+    from monostack.workflows.header import managed_file, parse_managed
+
+    by_rel = {p.rel: p for p in projects}
+    sets: dict[str, dict[str, bytes]] = {MONOREPO: {}} if monorepo else {}
+    sets.update({p.name: {} for p in projects})
+    for p in projects:
+        for path in project_yaml_files(p):
+            rel = path.relative_to(root).as_posix()
+            if is_ci_path(rel.removeprefix(p.rel + "/")):
+                sets[p.name][rel] = path.read_bytes()
+    for rel, data in root_ci_files(root).items():
+        managed = parse_managed(data)
+        parts = managed.origin.split("/") if managed else []
+        owner = by_rel.get("/".join(parts[:2])) if parts[:1] == [PROJECTS_DIR] else None
+        if owner is None:
+            if (managed is None or parts[:1] != [PROJECTS_DIR]) and monorepo:
+                sets[MONOREPO][rel] = data
+            continue  # a copy of an unselected project's file: that project's business
+        source = sets[owner.name].get(managed.origin)
+        if source is not None and managed_file(managed.origin, source) == data:
+            continue  # exactly its source plus the header: checked at the source
+        sets[owner.name][rel] = data
+    return sets
 
 
 def _rel_paths(root: Path, paths: list[Path]) -> list[str]:

@@ -20,7 +20,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -368,12 +368,14 @@ def run_render_matrix(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     config: MonorepoConfig | None = None,
+    cases: Collection[str] | None = None,
 ) -> list[CaseResult]:
     """One :class:`CaseResult` per combination, in :func:`matrix_combinations` order.
 
     ``jobs`` worker processes (default: one per CPU; 1 = in this process). ``progress`` is
-    called with (done, total) as combinations finish. A template or ``monorepo.yml`` that
-    cannot load gives a single failed case; ``config``: ``monorepo.yml`` already loaded.
+    called with (done, total) as combinations finish. ``cases``: only the combinations with
+    these ids (a shard, or the ones the cache does not hold). A template or ``monorepo.yml``
+    that cannot load gives a single failed case; ``config``: ``monorepo.yml`` already loaded.
     """
     from monostack.template import load_template
 
@@ -382,11 +384,16 @@ def run_render_matrix(
         config = config if config is not None else load_config(root)
         template = _deterministic(load_template(root / TEMPLATE_DIR))
         combos = matrix_combinations(template, config)
+        if cases is not None:
+            wanted = set(cases)
+            combos = [combo for combo in combos if combo[0] in wanted]
     except UserError as exc:
         return [CaseResult(CHECK, MONOREPO, [Finding.from_error(CHECK, MONOREPO, exc, root)])]
     broken_defaults = defaults_findings(template, config)
     if broken_defaults:
         return [CaseResult(CHECK, "defaults", broken_defaults)]
+    if not combos and cases is not None:
+        return []
     if not combos:
         message = "stack.yml has no valid combination of answers; check its parameters' choices"
         return [
