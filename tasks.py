@@ -229,7 +229,11 @@ def affected(c, changed_since=None, format="text"):
             echo(line)
 
 
-@task(help={**_CHECK_HELP, "jobs": _JOBS_HELP}, iterable=["project"], auto_shortflags=False)
+@task(
+    help={**_SELECT_HELP, "strict": _STRICT_HELP, "jobs": _JOBS_HELP},  # never cached
+    iterable=["project"],
+    auto_shortflags=False,
+)
 @user_errors
 def extra_checks(c, project=None, changed_since=None, junit_xml=None, jobs=None, strict=False):
     """Only the team's own checks (extra_checks in monorepo.yml), as test-all runs them."""

@@ -390,7 +390,7 @@ def check_ci_file_sets(
     pending: list[tuple[str, str, bytes]] = []
     for project, files in sets.items():
         here = replace(own[project], error=None) if own and project in own else setup
-        found, workflows = static_ci_findings(files, project, check, root, here)
+        found, workflows = static_ci_findings(files, project, check, here)
         if here is setup:  # a broken repo config is reported by the first case only
             setup = replace(setup, error=None)
         findings += found
