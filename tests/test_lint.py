@@ -113,8 +113,8 @@ def test_yamllint_on_bundle_resources_and_ci(repo):
     wf = path / ".github/workflows/alpha-ci.yml"
     wf.write_text(wf.read_text().replace("name: ok", "name: ok\t"))
     cases, _ = lint(root)
-    yamllint = [f for f in cases["alpha"].errors if f.message.startswith("yamllint")]
-    assert sorted(located(yamllint)) == [
+    # the workflow's tab is a YAML error (reported once, by the parse); the others yamllint's
+    assert sorted(set(located(cases["alpha"]))) == [
         ("projects/alpha/.github/workflows/alpha-ci.yml", 2),
         ("projects/alpha/databricks.yml", 2),
         ("projects/alpha/resources/jobs-resource.yml", 2),

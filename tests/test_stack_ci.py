@@ -1093,8 +1093,12 @@ NODE24_MAJORS = {
     "actions/github-script": 8,
     "actions/upload-artifact": 6,
     "actions/download-artifact": 7,
+    "actions/cache/restore": 5,  # the monorepo workflow's result cache
+    "actions/cache/save": 5,
 }
-USES_TAG = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)@v(?P<major>\d+)(?P<rest>[\w.-]*)$")
+USES_TAG = re.compile(
+    r"^(?P<action>[\w.-]+/[\w.-]+(?:/[\w.-]+)*)@v(?P<major>\d+)(?P<rest>[\w.-]*)$"
+)
 
 
 def test_github_com_workflows_pin_node24_releases_and_a_current_cli(combos):
