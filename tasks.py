@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent
         "name": "Project name: 3+ characters, no space, dot, slash or backslash (e.g. churn).",
         "unity-catalog": "Register the model in Unity Catalog instead of the workspace registry.",
         "feature-store": "Include feature-engineering code, job and tests.",
+        "train-once": "Train in staging only; prod promotes its validated model (needs UC).",
         "schema-name": "Unity Catalog schema for the model (default: the project name).",
         "inference-table": (
             "Predictions table (in the project's schema) batch inference writes and the quality "
@@ -34,6 +35,7 @@ def new_project(
     name,
     unity_catalog=False,
     feature_store=False,
+    train_once=False,
     schema_name=None,
     inference_table=None,
     answer=None,
@@ -47,6 +49,8 @@ def new_project(
         answers["include_models_in_unity_catalog"] = True
     if feature_store:
         answers["include_feature_store"] = True
+    if train_once:
+        answers["train_once"] = True
     if schema_name is not None:
         answers["schema_name"] = schema_name
     if inference_table is not None:
