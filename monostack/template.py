@@ -244,7 +244,8 @@ class StackTemplate:
     ) -> Iterator[dict[str, Any]]:
         """Every distinct valid answer set over the choice parameters, ``base`` supplying the
         rest (e.g. ``project_name``). Combinations where a parameter does not apply collapse
-        onto its default, so each yielded answer set is distinct and resolvable."""
+        onto its default and leave it out, so each yielded answer set is distinct and
+        resolve_answers accepts it as given."""
         choice = self.choice_parameters()
         seen: set[tuple] = set()
         for values in itertools.product(*(p.domain() for p in choice)):
@@ -257,7 +258,12 @@ class StackTemplate:
             key = tuple(resolved[p.name] for p in choice)
             if key not in seen:
                 seen.add(key)
-                yield {p.name: resolved[p.name] for p in choice}
+                context = {**self.base_context(monorepo), **resolved}
+                yield {
+                    p.name: resolved[p.name]
+                    for p in choice
+                    if p.when is None or self._eval(p.when, context, f"parameters.{p.name}.when")
+                }
 
     def resolve_recorded(
         self, recorded: Mapping[str, Any], monorepo: MonorepoConfig

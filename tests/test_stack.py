@@ -63,8 +63,14 @@ class Case:
     path: Path
 
     @property
+    def once(self) -> bool:
+        """Train once, promote (prod gets staging's model instead of retraining)."""
+        return bool(self.answers.get("train_once"))
+
+    @property
     def id(self) -> str:
-        return case_label(self.cloud, self.cicd, self.compute, self.uc, self.fs)
+        label = case_label(self.cloud, self.cicd, self.compute, self.uc, self.fs)
+        return label + ("-once" if self.once else "")
 
     @property
     def extra_includes(self) -> tuple[str, ...]:
@@ -111,6 +117,7 @@ def render_all(root: Path, project: str = PROJECT) -> list[Case]:
                 uc, fs = combo["include_models_in_unity_catalog"], combo["include_feature_store"]
                 compute = combo["compute"]
                 label = case_label(cloud, cicd, compute, uc, fs)
+                label += "-once" if combo.get("train_once") else ""
                 answers, path = render_case(root, config, given, label)
                 cases.append(Case(cloud, cicd, compute, uc, fs, answers, path))
     return cases
@@ -173,14 +180,33 @@ def undeclared_variables(project: Path) -> list[str]:
 
 
 def dangling_resource_references(bundle: dict) -> list[str]:
-    """``${resources.<type>.<key>.…}`` references to resources the bundle does not define."""
-    text = json.dumps(bundle)
-    resources = bundle.get("resources") or {}
-    return [
-        f"${{resources.{kind}.{key}}} is not defined"
-        for kind, key in sorted(set(RESOURCE_REF.findall(text)))
-        if key not in (resources.get(kind) or {})
-    ]
+    """``${resources.<type>.<key>.…}`` references, in the shared resources or a target's own,
+    to resources that target does not define (a target has the shared resources and its own)."""
+    shared = {k: v for k, v in bundle.items() if k != "targets"}
+    problems = []
+    for target, spec in (bundle.get("targets") or {"default": {}}).items():
+        own = (spec or {}).get("resources") or {}
+        resources = {
+            kind: {**((shared.get("resources") or {}).get(kind) or {}), **(own.get(kind) or {})}
+            for kind in {*(shared.get("resources") or {}), *own}
+        }
+        text = json.dumps([shared, own])
+        problems += [
+            f"{target}: ${{resources.{kind}.{key}}} is not defined"
+            for kind, key in sorted(set(RESOURCE_REF.findall(text)))
+            if key not in (resources.get(kind) or {})
+        ]
+    return problems
+
+
+def jobs_per_target(bundle: dict) -> dict[str, dict[str, dict]]:
+    """The jobs each target deploys: the bundle's top-level jobs plus those defined under
+    ``targets.<name>.resources.jobs`` (train once, promote defines training per target)."""
+    shared = (bundle.get("resources") or {}).get("jobs") or {}
+    return {
+        target: {**shared, **(((spec or {}).get("resources") or {}).get("jobs") or {})}
+        for target, spec in bundle["targets"].items()
+    }
 
 
 def _walk(node: Any) -> Iterator[tuple[str, Any]]:
@@ -206,12 +232,27 @@ def missing_code_paths(project: Path) -> list[str]:
     return problems
 
 
+def _code_path_places(node: Any, where: tuple = ()) -> Iterator[tuple]:
+    """Where in a resource file a notebook_path / python_file is set, the ``targets.<name>``
+    prefix left out (a job defined for several targets names its notebooks once per target)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("notebook_path", "python_file"):
+                yield where
+            inner = () if where == ("targets",) else (*where, key)
+            yield from _code_path_places(value, inner)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _code_path_places(item, (*where, index))
+
+
 def code_path_count(project: Path) -> int:
-    return sum(
-        1
-        for path in bundle_yaml_files(project)
-        for key, _ in _walk(load_yaml(path.read_text()))
-        if key in ("notebook_path", "python_file")
+    return len(
+        {
+            (path, place)
+            for path in bundle_yaml_files(project)
+            for place in _code_path_places(load_yaml(path.read_text()))
+        }
     )
 
 
@@ -288,8 +329,10 @@ def run_project_tests(project: Path) -> subprocess.CompletedProcess:
 
 # --------------------------------------------------------------------------------------- tests
 def test_every_combination_renders_the_whole_project(cases):
-    assert len(cases) == len(CLOUDS) * len(CICD_PLATFORMS) * 2 * 4 == 96
-    assert len({(c.cloud, c.cicd, c.compute, c.uc, c.fs) for c in cases}) == len(cases)
+    # x2 compute; workspace registry or UC, with or without the feature store; and UC without
+    # the feature store once more with train_once
+    assert len(cases) == len(CLOUDS) * len(CICD_PLATFORMS) * 2 * 5 == 120
+    assert len({c.id for c in cases}) == len(cases)
     always = [
         "databricks.yml",
         "README.md",
@@ -366,7 +409,9 @@ def test_databricks_yml_targets_variables_and_includes(cases):
             "./resources/ml-artifacts-resource.yml",
             "./resources/model-workflow-resource.yml",
             "./resources/batch-inference-workflow-resource.yml",
-        ] + (["./resources/feature-engineering-workflow-resource.yml"] if case.fs else [])
+        ]
+        expected += ["./resources/model-promotion-resource.yml"] if case.once else []
+        expected += ["./resources/feature-engineering-workflow-resource.yml"] if case.fs else []
         assert bundle["include"] == expected
         # monitoring (Unity Catalog only) is present but commented out, as upstream
         assert (f"  # - {MONITORING}\n" in text) == case.uc
@@ -386,87 +431,109 @@ def test_databricks_yml_without_a_dev_host(tmp_path):
 def test_jobs_follow_the_spec(cases, bundles):
     for case in cases:
         bundle = bundles[case.id]
-        jobs = bundle["resources"]["jobs"]
-        expected = {"model_training_job", "batch_inference_job"}
-        expected |= {"retraining_job"} if case.uc else set()
-        assert set(jobs) == expected | ({"write_feature_table_job"} if case.fs else set())
-        for key, job in jobs.items():
-            assert job["name"].startswith(f"${{bundle.target}}-{PROJECT}-"), (case.id, key)
+        per_target = jobs_per_target(bundle)
+        assert set(per_target) == {"dev", "staging", "prod", "test"}
+        for target, jobs in per_target.items():
+            check_jobs_of_a_target(case, bundle, target, jobs)
+
+
+def check_jobs_of_a_target(case: Case, bundle: dict, target: str, jobs: dict) -> None:
+    """Every job ``target`` deploys follows the spec; with train once, promote, prod copies the
+    model instead of training it (and has no retraining job)."""
+    promotes = case.once and target == "prod"
+    expected = {"batch_inference_job"}
+    expected |= {"model_promotion_job"} if promotes else {"model_training_job"}
+    expected |= {"retraining_job"} if case.uc and not promotes else set()
+    assert set(jobs) == expected | ({"write_feature_table_job"} if case.fs else set()), (
+        case.id,
+        target,
+    )
+    for key, job in jobs.items():
+        assert job["name"].startswith(f"${{bundle.target}}-{PROJECT}-"), (case.id, key)
+        if key != "model_promotion_job":  # run by the CD workflow, never on a schedule
             assert job["schedule"]["timezone_id"] == "UTC"
-            assert job["permissions"] == [{"level": "CAN_VIEW", "group_name": "users"}]
-            assert_compute(case, key, job)
-            for task in job["tasks"]:
-                params = task["notebook_task"]["base_parameters"]
-                assert params["git_source_info"] == (
-                    "url:${bundle.git.origin_url};branch:${bundle.git.branch};"
-                    "commit:${bundle.git.commit}"
-                )
-                assert all(isinstance(v, str) for v in params.values()), (case.id, task)
-        training = jobs["model_training_job"]
-        assert training["name"] == f"${{bundle.target}}-{PROJECT}-model-training-job"
-        tasks = {t["task_key"]: t for t in training["tasks"]}
-        assert list(tasks) == ["Train", "ModelValidation", "ModelDeployment"]
-        assert tasks["ModelValidation"]["depends_on"] == [{"task_key": "Train"}]
-        assert tasks["ModelDeployment"]["depends_on"] == [{"task_key": "ModelValidation"}]
-        model = (
-            f"${{var.catalog_name}}.{PROJECT_DIR}.${{var.model_name}}"
-            if case.uc
-            else "${var.model_name}"
-        )
-        validation = tasks["ModelValidation"]["notebook_task"]["base_parameters"]
-        assert validation["run_mode"] in ("disabled", "dry_run", "enabled")
-        assert {
-            "model_type": validation["model_type"],
-            "targets": validation["targets"],
-            "custom_metrics_loader_function": validation["custom_metrics_loader_function"],
-            "validation_thresholds_loader_function": validation[
-                "validation_thresholds_loader_function"
-            ],
-            "evaluator_config_loader_function": validation["evaluator_config_loader_function"],
-        } == {
-            "model_type": "regressor",
-            "targets": "fare_amount",
-            "custom_metrics_loader_function": "custom_metrics",
-            "validation_thresholds_loader_function": "validation_thresholds",
-            "evaluator_config_loader_function": "evaluator_config",
-        }
-        for task in tasks.values():
-            assert task["notebook_task"]["base_parameters"]["model_name"] == model
-            assert task["notebook_task"]["base_parameters"]["env"] == "${bundle.target}"
-        train = tasks["Train"]["notebook_task"]
-        assert train["notebook_path"].endswith(
-            "TrainWithFeatureStore.py" if case.fs else "/Train.py"
-        )
-        inference = jobs["batch_inference_job"]
-        assert inference["name"] == f"${{bundle.target}}-{PROJECT}-batch-inference-job"
-        if case.fs:
-            feature_tasks = jobs["write_feature_table_job"]["tasks"]
-            outputs = [
-                t["notebook_task"]["base_parameters"]["output_table_name"] for t in feature_tasks
-            ]
-            schema = (
-                f"${{var.catalog_name}}.{PROJECT_DIR}." if case.uc else "hive_metastore.default."
+        assert job["permissions"] == [{"level": "CAN_VIEW", "group_name": "users"}]
+        assert_compute(case, key, job)
+        for task in job["tasks"]:
+            params = task["notebook_task"]["base_parameters"]
+            assert params["git_source_info"] == (
+                "url:${bundle.git.origin_url};branch:${bundle.git.branch};"
+                "commit:${bundle.git.commit}"
             )
-            prefix = "" if case.uc else f"${{bundle.target}}_{PROJECT_DIR}_"
-            assert outputs == [
-                f"{schema}{prefix}trip_pickup_features",
-                f"{schema}{prefix}trip_dropoff_features",
-            ]
-            train_params = train["base_parameters"]
-            assert [
-                train_params["pickup_features_table"],
-                train_params["dropoff_features_table"],
-            ] == outputs
-        # monitoring (Unity Catalog): a monitor on the predictions table and a retraining job
-        if case.uc:
-            [monitor] = bundle["resources"]["quality_monitors"].values()
-            table = f"${{var.catalog_name}}.{PROJECT_DIR}.predictions"
-            assert monitor["table_name"] == table
+            assert all(isinstance(v, str) for v in params.values()), (case.id, task)
+    model = (
+        f"${{var.catalog_name}}.{PROJECT_DIR}.${{var.model_name}}"
+        if case.uc
+        else "${var.model_name}"
+    )
+    if promotes:
+        promotion = jobs["model_promotion_job"]
+        assert promotion["name"] == f"${{bundle.target}}-{PROJECT}-model-promotion-job"
+        [task] = promotion["tasks"]
+        params = task["notebook_task"]["base_parameters"]
+        assert params["model_name"] == model
+        assert params["source_model_name"] == f"staging.{PROJECT_DIR}.${{var.model_name}}"
+    else:
+        check_training_job(case, jobs["model_training_job"], model)
+    inference = jobs["batch_inference_job"]
+    assert inference["name"] == f"${{bundle.target}}-{PROJECT}-batch-inference-job"
+    if case.fs:
+        feature_tasks = jobs["write_feature_table_job"]["tasks"]
+        outputs = [
+            t["notebook_task"]["base_parameters"]["output_table_name"] for t in feature_tasks
+        ]
+        schema = f"${{var.catalog_name}}.{PROJECT_DIR}." if case.uc else "hive_metastore.default."
+        prefix = "" if case.uc else f"${{bundle.target}}_{PROJECT_DIR}_"
+        assert outputs == [
+            f"{schema}{prefix}trip_pickup_features",
+            f"{schema}{prefix}trip_dropoff_features",
+        ]
+        train_params = jobs["model_training_job"]["tasks"][0]["notebook_task"]["base_parameters"]
+        assert [
+            train_params["pickup_features_table"],
+            train_params["dropoff_features_table"],
+        ] == outputs
+    # monitoring (Unity Catalog): a monitor on the predictions table and a retraining job
+    if case.uc:
+        [monitor] = bundle["resources"]["quality_monitors"].values()
+        table = f"${{var.catalog_name}}.{PROJECT_DIR}.predictions"
+        assert monitor["table_name"] == table
+        if not promotes:
             retrain = jobs["retraining_job"]["tasks"][0]["notebook_task"]["base_parameters"]
             assert retrain["training_job_id"] == "${resources.jobs.model_training_job.id}"
             assert retrain["table_name_under_monitor"] == table
-        else:
-            assert "quality_monitors" not in bundle["resources"]
+    else:
+        assert "quality_monitors" not in bundle["resources"]
+
+
+def check_training_job(case: Case, training: dict, model: str) -> None:
+    assert training["name"] == f"${{bundle.target}}-{PROJECT}-model-training-job"
+    tasks = {t["task_key"]: t for t in training["tasks"]}
+    assert list(tasks) == ["Train", "ModelValidation", "ModelDeployment"]
+    assert tasks["ModelValidation"]["depends_on"] == [{"task_key": "Train"}]
+    assert tasks["ModelDeployment"]["depends_on"] == [{"task_key": "ModelValidation"}]
+    validation = tasks["ModelValidation"]["notebook_task"]["base_parameters"]
+    assert validation["run_mode"] in ("disabled", "dry_run", "enabled")
+    assert {
+        "model_type": validation["model_type"],
+        "targets": validation["targets"],
+        "custom_metrics_loader_function": validation["custom_metrics_loader_function"],
+        "validation_thresholds_loader_function": validation[
+            "validation_thresholds_loader_function"
+        ],
+        "evaluator_config_loader_function": validation["evaluator_config_loader_function"],
+    } == {
+        "model_type": "regressor",
+        "targets": "fare_amount",
+        "custom_metrics_loader_function": "custom_metrics",
+        "validation_thresholds_loader_function": "validation_thresholds",
+        "evaluator_config_loader_function": "evaluator_config",
+    }
+    for task in tasks.values():
+        assert task["notebook_task"]["base_parameters"]["model_name"] == model
+        assert task["notebook_task"]["base_parameters"]["env"] == "${bundle.target}"
+    train = tasks["Train"]["notebook_task"]
+    assert train["notebook_path"].endswith("TrainWithFeatureStore.py" if case.fs else "/Train.py")
 
 
 def assert_compute(case: Case, key: str, job: dict) -> None:
@@ -491,7 +558,7 @@ def assert_compute(case: Case, key: str, job: dict) -> None:
     assert spec["node_type_id"] == NODE_TYPES[case.cloud], where
     assert spec["num_workers"] == 3
     assert spec["data_security_mode"] == "SINGLE_USER"
-    assert spec["custom_tags"]["clusterSource"] == "mlops-stacks_monostack_0.2.0"
+    assert spec["custom_tags"]["clusterSource"] == f"mlops-stacks_monostack_{template().version}"
     for task in job["tasks"]:
         assert task["job_cluster_key"] == cluster["job_cluster_key"], where
         assert "environment_key" not in task, where
@@ -570,8 +637,9 @@ def test_bundles_match_the_published_schema(cases):
         for extra in {(), case.extra_includes}
     )
     # The CI platform does not change the bundle, nor does the cloud on serverless (no node
-    # types): classic 3 clouds x UC x FS, serverless UC x FS, each UC one also with monitoring.
-    assert len(documents) == (3 * 4 + 3 * 2) + (4 + 2)
+    # types): classic 3 clouds x (UC x FS, and train once), serverless the same 5, each UC one
+    # also with monitoring.
+    assert len(documents) == (3 * 5 + 3 * 3) + (5 + 3)
     failures = {label: schema_errors(doc) for label, doc in documents.items()}
     assert {label: errs for label, errs in failures.items() if errs} == {}
 
@@ -585,7 +653,8 @@ def test_variables_and_references_resolve(cases, bundles):
 def test_notebook_paths_exist(cases):
     for case in cases:
         assert missing_code_paths(case.path) == [], case.id
-        assert code_path_count(case.path) == 4 + case.uc + 2 * case.fs, case.id
+        # with train once, promote, the promotion job's notebook too
+        assert code_path_count(case.path) == 4 + case.uc + 2 * case.fs + case.once, case.id
 
 
 def test_resources_load_with_the_typed_models(cases, bundles):
@@ -618,7 +687,7 @@ def test_yaml_json_and_python_parse(cases):
 def test_notebooks_are_databricks_source_files(cases):
     for case in cases:
         notebooks = [p for p in files(case.path, (".py",)) if p.parent.name == "notebooks"]
-        assert len(notebooks) == 4 + case.uc + case.fs
+        assert len(notebooks) == 4 + case.uc + case.fs + case.once
         for path in notebooks:
             text = path.read_text()
             assert text.startswith("# Databricks notebook source\n"), path
@@ -854,7 +923,9 @@ def test_planted_dangling_job_reference_is_caught(broken):
         "${resources.jobs.training_job.id}",
     )
     bundle = merged_bundle(broken, (MONITORING,))
-    assert dangling_resource_references(bundle) == ["${resources.jobs.training_job} is not defined"]
+    assert dangling_resource_references(bundle) == [
+        f"{target}: ${{resources.jobs.training_job}} is not defined" for target in bundle["targets"]
+    ]
 
 
 @pytest.mark.skipif(not BUNDLE_SCHEMA.exists(), reason="../shared/reference not present")

@@ -833,26 +833,44 @@ def test_gitlab_rules_commands_and_credentials(combos):
         assert "monostack-test-all" in root and "include" not in root  # sync adds the include
 
 
-BUNDLE_RUN = re.compile(r"databricks bundle run -t test (\w+)")
+BUNDLE_RUN = re.compile(r"databricks bundle run -t (\w+) (\w+)")
+TARGETS = ("dev", "staging", "prod", "test")
+
+
+def jobs_per_target(tree: Mapping[str, bytes]) -> dict[str, set[str]]:
+    """The job keys each target deploys: the resource files' top-level jobs plus the jobs a file
+    defines under ``targets.<name>.resources`` (train once, promote defines some per target)."""
+    shared: set[str] = set()
+    per_target: dict[str, set[str]] = {t: set() for t in TARGETS}
+    for rel, data in tree.items():
+        if rel.startswith("resources/") and rel.endswith(".yml"):
+            doc = parse_yaml(data.decode("utf-8")) or {}
+            shared |= set(((doc.get("resources") or {}).get("jobs")) or {})
+            for target, spec in (doc.get("targets") or {}).items():
+                per_target[target] |= set((((spec or {}).get("resources") or {}).get("jobs")) or {})
+    return {target: shared | jobs for target, jobs in per_target.items()}
 
 
 def test_ci_commands_name_files_and_jobs_the_project_has(combos):
     """What the CI runs exists in the rendered project: the test requirements, the tests folder
-    and every job it runs on the test target (the feature job exactly with the feature store)."""
+    and every job it runs, defined in the target it runs on (the feature job exactly with the
+    feature store; with train once, promote, the promotion job on prod after its deployment)."""
     for combo in combos:
         for name, tree in combo.project_trees.items():
             assert "test-requirements.txt" in tree, (combo.ident, name)
             assert any(p.startswith("tests/") and p.endswith(".py") for p in tree), combo.ident
-            jobs = {}
-            for rel, data in tree.items():
-                if rel.startswith("resources/") and rel.endswith(".yml"):
-                    doc = parse_yaml(data.decode("utf-8")) or {}
-                    jobs.update(((doc.get("resources") or {}).get("jobs")) or {})
+            jobs = jobs_per_target(tree)
             ci_text = "\n".join(f.text for f in combo.files if f.project == name)
             ran = BUNDLE_RUN.findall(ci_text)
-            expected = ["write_feature_table_job"] if combo.choices["include_feature_store"] else []
-            assert sorted(ran) == sorted([*expected, "model_training_job"]), combo.ident
-            assert set(ran) <= set(jobs), (combo.ident, name, sorted(jobs))
+            expected = [("test", "model_training_job")]
+            if combo.choices["include_feature_store"]:
+                expected.append(("test", "write_feature_table_job"))
+            if combo.choices.get("train_once"):
+                expected.append(("prod", "model_promotion_job"))
+            assert sorted(ran) == sorted(expected), combo.ident
+            for target, job in ran:
+                assert job in jobs[target], (combo.ident, name, target, sorted(jobs[target]))
+            assert ("model_training_job" in jobs["prod"]) != bool(combo.choices.get("train_once"))
 
 
 def test_project_names_with_yaml_characters_stay_intact(tmp_path):

@@ -85,8 +85,8 @@ def matrix_combinations(template: StackTemplate, config: MonorepoConfig) -> list
             base = {"project_name": SAMPLE_PROJECT}
             for values in template.iter_choice_combinations(base, cfg):
                 answers = template.resolve_recorded({**base, **values}, cfg)
-                parts = [cloud, platform] + [
-                    f"{p.name}={_value_text(values[p.name])}" for p in choice
+                parts = [cloud, platform] + [  # a choice that does not apply is left out
+                    f"{p.name}={_value_text(values[p.name])}" for p in choice if p.name in values
                 ]
                 combos.append(("/".join(parts), cfg, answers))
     return combos
