@@ -453,15 +453,18 @@ def _memory_loader(root: Path, files: Mapping[str, bytes]) -> jinja2.BaseLoader:
 
     def load(name: str):
         data = files.get(name)
-        if data is None:
-            return None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{root / name}: {not_utf8(exc)}") from None
-        return text, str(root / name), lambda: True
+        return None if data is None else _source(root, name, data)
 
     return jinja2.FunctionLoader(load)
+
+
+def _source(root: Path, name: str, data: bytes) -> tuple[str, str, Callable[[], bool]]:
+    """One template's source as Jinja2's FunctionLoader wants it; non-UTF-8 named by path."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{root / name}: {not_utf8(exc)}") from None
+    return text, str(root / name), lambda: True
 
 
 def _in_template(root: Path, reader: Callable[[Path, str], Any], rel: str) -> Any:
@@ -480,12 +483,7 @@ def _disk_loader(root: Path) -> jinja2.BaseLoader:
     def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
         if not os.path.lexists(root / name):
             return None
-        data = _in_template(root, read_file, name)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{root / name}: {not_utf8(exc)}") from None
-        return text, str(root / name), lambda: True
+        return _source(root, name, _in_template(root, read_file, name))
 
     return jinja2.FunctionLoader(load)
 
