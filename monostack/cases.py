@@ -29,11 +29,18 @@ CONFIG_FILE = "monorepo.yml"
 TOOL_PATHS = ("monostack", "tasks.py", "tests")  # what lint's <monorepo> case runs ruff on
 ROOT_CI_DIRS = (".github", ".azure", ".gitlab")
 GITLAB_ROOT = ".gitlab-ci.yml"  # GitLab's one root file (it includes project pipelines in place)
-# Seconds a case takes when no run has recorded it yet (the order of the real figures on a
-# 2-CPU machine); recorded timings replace them after the first run.
-DEFAULT_COST = {LINT: 0.6, RENDER_MATRIX: 0.25, BUNDLE_VALIDATE: 0.1, SYNC_WORKFLOWS: 1.0}
-MONOREPO_LINT_COST = 3.0
-CROSS_PROJECT_COST_PER_PROJECT = 0.02
+# Seconds a case takes when no run has recorded it yet (measured on a 2-CPU machine, 100
+# projects); recorded timings replace them after the first run.
+DEFAULT_COST = {LINT: 0.3, RENDER_MATRIX: 0.1, BUNDLE_VALIDATE: 0.03, SYNC_WORKFLOWS: 0.5}
+MONOREPO_LINT_COST = 1.0
+CROSS_PROJECT_COST_PER_PROJECT = 0.01
+SYNC_COST_PER_PROJECT = 0.025
+# Seconds a check pays once in every shard that runs any of its cases, before its first case:
+# ruff and zizmor processes and yamllint's set-up (lint), the template and zizmor
+# (render-matrix), the bundle schema (bundle-validate). A run records the real figure under
+# ``<check>/<start-up>``.
+STARTUP = "<start-up>"
+DEFAULT_STARTUP = {LINT: 0.4, RENDER_MATRIX: 0.6, BUNDLE_VALIDATE: 0.2, SYNC_WORKFLOWS: 0.0}
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,24 @@ def cost(case: Case, timings: dict[str, float], n_projects: int) -> float:
         return MONOREPO_LINT_COST
     if case.case == CROSS_PROJECT:
         return CROSS_PROJECT_COST_PER_PROJECT * n_projects
+    if case.check == SYNC_WORKFLOWS:
+        return DEFAULT_COST[SYNC_WORKFLOWS] + SYNC_COST_PER_PROJECT * n_projects
     return DEFAULT_COST[case.check]
+
+
+def startup(case: Case, timings: dict[str, float]) -> tuple[str, float]:
+    """(check, seconds its start-up takes in a shard): recorded when known, else estimated."""
+    recorded = timings.get(f"{case.check}/{STARTUP}")
+    return case.check, DEFAULT_STARTUP.get(case.check, 0.0) if recorded is None else recorded
+
+
+def group(case: Case) -> str:
+    """Cases that share work, and so belong in one shard: render-matrix combinations of one
+    cloud and CI platform (``aws/github_actions/...``) render the same CI files, checked once
+    per process; every other case stands alone."""
+    if case.check == RENDER_MATRIX:
+        return "/".join([case.check, *case.case.split("/")[:2]])
+    return case.id
 
 
 def describe(cases: Iterable[Case]) -> str:

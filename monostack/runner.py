@@ -417,12 +417,19 @@ def _report_order(result: CaseResult) -> tuple[int, str]:
 
 
 def _shard(planned, decided, shard, store, selection):
-    from monostack.cases import cost
+    from monostack.cases import cost, group, startup
     from monostack.shard import pick
 
     timings = store.timings()
     n = len(selection.all_projects or selection.projects)
-    mine = pick(planned, shard, lambda c: cost(c, timings, n), lambda c: c.id)
+    mine = pick(
+        planned,
+        shard,
+        lambda c: cost(c, timings, n),
+        lambda c: c.id,
+        group,
+        lambda c: startup(c, timings),
+    )
     return mine, (decided if shard[0] == 1 else [])
 
 

@@ -35,6 +35,58 @@ def test_every_item_lands_in_exactly_one_part_and_the_split_is_balanced(items, n
         assert max(loads) <= sum(loads) / n + max(items.values()) + 1e-9
 
 
+groups = st.dictionaries(
+    st.text(min_size=1, max_size=8), st.tuples(st.sampled_from("abcde"), st.floats(0, 10)),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(groups, st.integers(1, 6), st.floats(0, 5))
+def test_a_group_stays_in_one_part_and_start_ups_are_counted(items, n, start):
+    names = sorted(items)
+    parts = split(
+        names,
+        n,
+        lambda x: items[x][1],
+        str,
+        group=lambda x: items[x][0],
+        startup=lambda x: ("kind", start),
+    )
+    assert sorted(x for part in parts for x in part) == names
+    where = {items[x][0]: k for k, part in enumerate(parts) for x in part}
+    assert all(where[items[x][0]] == k for k, part in enumerate(parts) for x in part)
+    # each part pays the start-up once: no part exceeds the mean by more than a group + it
+    loads = [sum(items[x][1] for x in part) + (start if part else 0) for part in parts]
+    heaviest = max((sum(v[1] for v in items.values() if v[0] == g) for g in where), default=0)
+    assert max(loads) <= sum(loads) / n + heaviest + start + 1e-9
+
+
+def test_start_ups_keep_kinds_together_when_that_finishes_first():
+    cost = {"l1": 0.5, "l2": 0.5, "l3": 0.5, "r1": 0.5, "r2": 1.0}  # lint and render cases
+
+    def kind(x):
+        return x[0], 2.0  # each kind's start-up: 2 s in every part that runs it
+
+    def makespan(parts):
+        return max(sum(cost[x] for x in part) + 2.0 * len({x[0] for x in part}) for part in parts)
+
+    plain = split(list(cost), 2, cost.__getitem__, str)
+    aware = split(list(cost), 2, cost.__getitem__, str, startup=kind)
+    assert plain == [["l3", "r2"], ["l1", "l2", "r1"]] and makespan(plain) == 5.5
+    assert aware == [["r1", "r2"], ["l1", "l2", "l3"]] and makespan(aware) == 3.5
+
+
+def test_render_matrix_combinations_of_one_platform_are_one_group():
+    from monostack.cases import Case, group
+
+    a = Case("render-matrix", "aws/gitlab/include_feature_store=yes")
+    b = Case("render-matrix", "aws/gitlab/include_feature_store=no")
+    c = Case("render-matrix", "gcp/gitlab/include_feature_store=no")
+    assert group(a) == group(b) != group(c)
+    assert group(Case("lint", "p1")) != group(Case("lint", "p2"))
+
+
 def test_pick_is_one_based_and_parts_partition():
     items = [f"c{i}" for i in range(10)]
     parts = [pick(items, (k, 3), lambda _: 1.0, str) for k in (1, 2, 3)]
