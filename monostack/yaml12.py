@@ -62,7 +62,10 @@ class Yaml12Constructor(yaml.constructor.SafeConstructor):
 
 Yaml12Constructor.add_constructor(INT_TAG, Yaml12Constructor.construct_yaml_int)
 
-_Parser = getattr(yaml, "CParser", None)  # libyaml when PyYAML was built with it (the wheels are)
+try:  # libyaml when PyYAML was built with it (the wheels are); `yaml` itself does not export it
+    from yaml.cyaml import CParser as _Parser
+except ImportError:  # pragma: no cover
+    _Parser = None
 
 
 if _Parser is not None:
