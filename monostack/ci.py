@@ -4,9 +4,11 @@ Standard library only, so a CI job can run it straight from a checkout::
 
     python -m monostack.ci plan affected.json            # key=value lines for the CI's outputs
     python -m monostack.ci plan --format azure affected.json     # Azure DevOps output variables
+    python -m monostack.ci plan --format gitlab --base SHA affected.json > plan.env  # GitLab
     python -m monostack.ci merge-cache .monostack-cache shard-caches/*  # one cache from shards
     python -m monostack.ci required --needs-json "$NEEDS"  # GitHub: toJSON(needs)
     python -m monostack.ci required --result plan=Succeeded --result shards=Skipped  # others
+    python -m monostack.ci required --results-dir .monostack-ci/results --expect plan  # GitLab
 
 The required check is the one a team marks as required: CI systems never report a workflow
 or job that a path filter skipped, so a per-project check would leave a pull request that
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -66,6 +69,19 @@ def plan(affected: Mapping, test_dirs: Sequence[str] | None = None) -> dict[str,
     }
 
 
+def gitlab_lines(outputs: Mapping[str, str], base: str) -> list[str]:
+    """The plan as shell assignments for GitLab jobs to source (``. plan.env``): GitLab fixes a
+    job's ``parallel:`` when it creates the pipeline, so a shard reads whether to run at all,
+    and the unit-test job which projects to test, from here."""
+    values = {
+        "MONOSTACK_RUN": outputs["run"],
+        "MONOSTACK_SHARD_TOTAL": outputs["shard_total"],
+        "MONOSTACK_UNIT_TESTS": " ".join(json.loads(outputs["projects"])),
+        "MONOSTACK_BASE": base,
+    }
+    return [f"{name}={shlex.quote(value)}" for name, value in values.items()]
+
+
 def projects_with_tests(root: Path, paths: Sequence[str]) -> list[str]:
     """The project paths holding a ``tests/`` folder and a ``test-requirements.txt``."""
     return [
@@ -102,18 +118,34 @@ def needs_results(needs_json: str) -> dict[str, str]:
     return {job: (info or {}).get("result", "") for job, info in data.items()}
 
 
+def results_dir(folder: Path | None, expect: Sequence[str]) -> dict[str, str]:
+    """GitLab: each job's ``after_script`` writes ``JOB=STATUS`` (``$CI_JOB_STATUS``) into a
+    file of ``folder``, handed on as an artifact. A job in ``expect`` that wrote nothing was
+    cancelled or never ran: it counts as such, never as a pass."""
+    results = {job: "missing (cancelled, or never ran)" for job in expect}
+    for path in sorted(folder.glob("*.result")) if folder and folder.is_dir() else []:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            job, sep, value = line.strip().partition("=")
+            if sep and job:
+                results[job] = value
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m monostack.ci", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_plan = sub.add_parser("plan", help="CI outputs from `invoke affected --format json`")
     p_plan.add_argument("affected_json", type=Path)
-    p_plan.add_argument("--format", choices=("github", "azure"), default="github")
+    p_plan.add_argument("--format", choices=("github", "azure", "gitlab"), default="github")
+    p_plan.add_argument("--base", default="", help="gitlab: the commit compared against")
     p_merge = sub.add_parser("merge-cache", help="fold shard cache folders into one")
     p_merge.add_argument("dest", type=Path)
     p_merge.add_argument("sources", type=Path, nargs="*")
     p_req = sub.add_parser("required", help="the one required check: did every job pass?")
     p_req.add_argument("--needs-json", help="GitHub Actions: the toJSON(needs) of the job")
     p_req.add_argument("--result", action="append", default=[], metavar="JOB=RESULT")
+    p_req.add_argument("--results-dir", type=Path, help="GitLab: the jobs' JOB=STATUS files")
+    p_req.add_argument("--expect", action="append", default=[], metavar="JOB")
     args = parser.parse_args(argv)
 
     if args.command == "plan":
@@ -124,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         paths = [p["path"] for p in affected.get("projects", [])]
         outputs = plan(affected, projects_with_tests(Path.cwd(), paths))
+        if args.format == "gitlab":
+            print("\n".join(gitlab_lines(outputs, args.base)))
+            return 0
         for key, value in outputs.items():
             if args.format == "azure":
                 print(f"##vso[task.setvariable variable={key};isOutput=true]{value}")
@@ -138,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     results: dict[str, str] = {}
+    if args.results_dir is not None or args.expect:
+        results.update(results_dir(args.results_dir, args.expect))
     try:
         if args.needs_json is not None:
             results.update(needs_results(args.needs_json))

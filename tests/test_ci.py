@@ -159,3 +159,126 @@ def test_the_shipped_root_workflow_is_the_rendered_one():
     shipped = (REPO_ROOT / ".github/workflows/monostack-test-all.yml").read_text()
     assert "monostack: required" in shipped and "--shard" in shipped
     assert Path(REPO_ROOT / "stack_template/monorepo/.github/workflows").is_dir()
+
+
+# -- GitLab: the root pipeline's jobs, run as GitLab runs them -------------------------------------
+
+
+def gitlab() -> dict:
+    config = load_config(REPO_ROOT).replace(cicd_platform="gitlab")
+    tree = load_template(REPO_ROOT / "stack_template").render_monorepo(config)
+    return yaml.safe_load(tree[".gitlab-ci.yml"])
+
+
+WORK_JOBS = ("monostack-plan", "monostack-test-all", "monostack-unit-tests")
+
+
+def test_gitlab_required_job_always_runs_and_waits_for_every_job():
+    from monostack.checks.ci_files import GITLAB_CI, schema_findings
+
+    doc = gitlab()
+    required = doc["monostack: required"]
+    assert all(rule.get("when") == "always" for rule in required["rules"])
+    assert [n["job"] for n in required["needs"]] == list(WORK_JOBS)
+    shards = doc["monostack-test-all"]["parallel"]
+    script = required["script"][0]
+    for job in WORK_JOBS[::2] + tuple(f"monostack-test-all {k}/{shards}" for k in range(1, 5)):
+        assert f"--expect {job}" in script or f'--expect "{job}"' in script
+    for job in WORK_JOBS:  # each reports its own status, also when it failed
+        assert "$CI_JOB_STATUS" in " ".join(doc[job]["after_script"])
+        assert doc[job]["artifacts"]["when"] == "always"
+    shard = doc["monostack-test-all"]
+    assert '--shard "$CI_NODE_INDEX/$CI_NODE_TOTAL"' in "\n".join(shard["script"])
+    # the cache: restored (pull) by the plan and the shards, saved (push) once after them
+    keys = {job: doc[job]["cache"] for job in ("monostack-plan", "monostack-test-all")}
+    assert {c["policy"] for c in keys.values()} == {"pull"}
+    assert doc["monostack-save-cache"]["cache"]["policy"] == "push"
+    assert {c["key"] for c in [*keys.values(), doc["monostack-save-cache"]["cache"]]} == {
+        "monostack-$CI_COMMIT_REF_SLUG"
+    }
+    text = yaml.safe_dump(doc, sort_keys=False)
+    assert schema_findings(".gitlab-ci.yml", text, GITLAB_CI, "", "lint") == []
+
+
+def _run_job(job: dict, cwd: Path, env: dict, name: str, job_id: int) -> int:
+    """A job as the GitLab runner runs it: the script lines in one shell, stopping at the first
+    failure, then after_script with $CI_JOB_STATUS. pip installs are left out (this venv has
+    everything)."""
+    import os
+    import subprocess
+
+    from tests.conftest import VENV_BIN
+
+    lines = [line for line in job["script"] if "pip install" not in line]
+    full = {
+        **os.environ,
+        **env,
+        "PATH": f"{env.get('PREPEND_PATH', VENV_BIN)}{os.pathsep}{VENV_BIN}"
+        f"{os.pathsep}{os.environ['PATH']}",
+        "CI_JOB_NAME": name,
+        "CI_JOB_ID": str(job_id),
+    }
+    code = subprocess.run(["bash", "-e", "-c", "\n".join(lines)], cwd=cwd, env=full).returncode
+    full["CI_JOB_STATUS"] = "success" if code == 0 else "failed"
+    after = "\n".join(job.get("after_script", []))
+    assert subprocess.run(["bash", "-e", "-c", after], cwd=cwd, env=full).returncode == 0
+    return code
+
+
+def _pipeline(repo, tmp_path: Path, base: str, failing_shard: int = 0, lost: str = "") -> int:
+    """Run the GitLab root's plan, shards, unit tests and required job in order on ``repo``
+    (artifacts are the working tree they share); ``invoke test-all`` fails on shard
+    ``failing_shard``; the job named ``lost`` never reports (cancelled). The required exit."""
+    doc = gitlab()
+    root = root_of(repo)
+    env = {"CI_MERGE_REQUEST_DIFF_BASE_SHA": base, "CI_COMMIT_BEFORE_SHA": ""}
+    assert _run_job(doc["monostack-plan"], root, env, "monostack-plan", 1) == 0
+    fake = tmp_path / "fake-bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "invoke").write_text(
+        '#!/bin/sh\necho "invoke $*" >> "$CI_PROJECT_DIR/invoked"\n'
+        f'[ "$CI_NODE_INDEX" != "{failing_shard}" ]\n'
+    )
+    (fake / "invoke").chmod(0o755)
+    shard_env = {**env, "PREPEND_PATH": str(fake), "CI_PROJECT_DIR": str(root)}
+    total = doc["monostack-test-all"]["parallel"]
+    for k in range(1, total + 1):
+        name = f"monostack-test-all {k}/{total}"
+        if name != lost:
+            node = {**shard_env, "CI_NODE_INDEX": str(k), "CI_NODE_TOTAL": str(total)}
+            _run_job(doc["monostack-test-all"], root, node, name, 10 + k)
+    _run_job(doc["monostack-unit-tests"], root, env, "monostack-unit-tests", 20)
+    return _run_job(doc["monostack: required"], root, env, "monostack: required", 30)
+
+
+def test_gitlab_aggregate_fails_when_one_shard_fails(repo, tmp_path):
+    root = root_of(repo)
+    base = repo.head.commit.hexsha
+    add_project(root, "alpha")
+    commit_all(repo, "a project")
+    assert _pipeline(repo, tmp_path, base, failing_shard=3) == 1
+    invoked = (root / "invoked").read_text()
+    assert invoked.count("test-all --shard") == 4 and "--shard 3/4" in invoked
+    assert f"--changed-since {base}" in invoked
+
+
+def test_gitlab_aggregate_fails_when_a_shard_never_reports(repo, tmp_path):
+    add_project(root_of(repo), "alpha")
+    base = repo.head.commit.hexsha
+    commit_all(repo, "a project")
+    assert _pipeline(repo, tmp_path, base, lost="monostack-test-all 2/4") == 1
+
+
+def test_gitlab_aggregate_passes_when_everything_passes_or_nothing_is_affected(repo, tmp_path):
+    root = root_of(repo)
+    add_project(root, "alpha")
+    commit_all(repo, "a project")
+    base = repo.head.commit.hexsha
+    (root / "NOTES.md").write_text("docs only\n")
+    commit_all(repo, "docs only")
+    assert _pipeline(repo, tmp_path, base) == 0
+    assert not (root / "invoked").exists()  # no shard had anything to run
+    add_project(root, "beta")
+    commit_all(repo, "another project")
+    assert _pipeline(repo, tmp_path, base) == 0
+    assert (root / "invoked").read_text().count("test-all --shard") == 4

@@ -36,7 +36,8 @@ def test_every_item_lands_in_exactly_one_part_and_the_split_is_balanced(items, n
 
 
 groups = st.dictionaries(
-    st.text(min_size=1, max_size=8), st.tuples(st.sampled_from("abcde"), st.floats(0, 10)),
+    st.text(min_size=1, max_size=8),
+    st.tuples(st.sampled_from("abcde"), st.floats(0, 10)),
     max_size=60,
 )
 
