@@ -44,7 +44,7 @@ from monostack.workflows.rules import (
     scalar,
     scalars,
 )
-from monostack.yamlutil import GitLabLoader, load_yaml_text
+from monostack.yamlutil import FastSafeLoader, GitLabLoader, load_yaml_text
 
 # Top-level keys that are not jobs (GitLab's global keywords).
 GLOBAL_KEYWORDS = frozenset(
@@ -106,7 +106,7 @@ def _parse(item: PipelineFile) -> tuple[_Parsed | None, Conflict | None]:
         return None, Conflict(f"{item.file}: {not_utf8(exc)}", item.file, None, project)
     try:
         load_yaml_text(text, item.file, GitLabLoader)  # duplicate keys, unknown tags
-        docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))  # noqa: S506 - safe
+        docs = list(yaml.compose_all(text, Loader=FastSafeLoader))  # noqa: S506 - safe
     except UserError as exc:
         return None, Conflict(f"{exc.message}; {fix}", item.file, exc.line, project)
     except yaml.YAMLError as exc:  # several documents: load_yaml_text saw only the first
