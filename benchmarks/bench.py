@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (BIN / "invoke").exists():
         parser.error(f"no invoke in {BIN}; run with the project's venv python")
 
+    started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="monostack-bench-"))
     try:
         tables = []
@@ -170,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{os.cpu_count()} CPUs; Python {platform.python_version()}; "
         f"{args.runs} run{'s' if args.runs != 1 else ''} per command (wall-clock seconds); "
-        f"load average at the end {load:.1f}\n"
+        f"load average at the end {load:.1f}; the benchmark took "
+        f"{(time.perf_counter() - started) / 60:.1f} min\n"
     )
     print("\n\n".join(tables))
     return 0
