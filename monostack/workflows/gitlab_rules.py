@@ -258,7 +258,26 @@ def _blame(first: _Parsed, other: _Parsed) -> _Parsed:
     return min((other, first), key=lambda p: rank[p.file.kind])
 
 
-def _pairs(seen: dict[str, list[tuple[_Parsed, yaml.Node]]], text) -> list[Conflict]:
+# What each collision means to GitLab, and what to do: {value} is the clashing name, {both}
+# the two places, {files} the file(s) to change.
+_JOB_CLASH = (
+    "job {value!r} is defined in both {both}: GitLab merges jobs of one name across included "
+    "files (the later one silently overrides the earlier one's keys); rename it in {files} "
+    "(a project's job names start with the project name)"
+)
+_KEYWORD_CLASH = (
+    "global keyword {value!r} is set in both {both}: GitLab keeps only one of them for the "
+    "whole pipeline; set it in one file only ({files})"
+)
+_GROUP_CLASH = (
+    "resource group {value!r} is used by both {both}, so their jobs would queue behind each "
+    "other; change it in {files} (hold the project name in it)"
+)
+
+
+def _pairs(seen: dict[str, list[tuple[_Parsed, yaml.Node]]], text: str) -> list[Conflict]:
+    """One conflict per later place of a value ``seen`` in several files, blamed on the file
+    to change; ``text`` is one of the ``*_CLASH`` messages."""
     found = []
     for value, places in seen.items():
         first, first_node = places[0]
@@ -266,7 +285,8 @@ def _pairs(seen: dict[str, list[tuple[_Parsed, yaml.Node]]], text) -> list[Confl
             blame = _blame(first, other)
             blame_node = node if blame is other else first_node
             files = " or ".join(dict.fromkeys(p.file.file for p in (blame, first, other)))
-            message = text(value, f"{first.at(first_node)} and {other.at(node)}", files)
+            both = f"{first.at(first_node)} and {other.at(node)}"
+            message = text.format(value=value, both=both, files=files)
             found.append(
                 Conflict(message, blame.file.file, line_of(blame_node), blame.project_name)
             )
@@ -278,14 +298,7 @@ def _job_collisions(parsed: list[_Parsed]) -> list[Conflict]:
     for entry in parsed:
         for name, key, _ in entry.jobs():
             seen.setdefault(name, []).append((entry, key))
-    return _pairs(
-        seen,
-        lambda name, both, files: (
-            f"job {name!r} is defined in both {both}: GitLab merges jobs of one name across "
-            "included files (the later one silently overrides the earlier one's keys); rename "
-            f"it in {files} (a project's job names start with the project name)"
-        ),
-    )
+    return _pairs(seen, _JOB_CLASH)
 
 
 def _keyword_collisions(parsed: list[_Parsed]) -> list[Conflict]:
@@ -296,13 +309,7 @@ def _keyword_collisions(parsed: list[_Parsed]) -> list[Conflict]:
         for name, key, _ in mapping_items(entry.doc):
             if name in _REPLACED:
                 seen.setdefault(name, []).append((entry, key))
-    return _pairs(
-        seen,
-        lambda name, both, files: (
-            f"global keyword {name!r} is set in both {both}: GitLab keeps only one of them for "
-            f"the whole pipeline; set it in one file only ({files})"
-        ),
-    )
+    return _pairs(seen, _KEYWORD_CLASH)
 
 
 def _resource_groups(parsed: list[_Parsed]) -> list[Conflict]:
@@ -321,13 +328,7 @@ def _resource_groups(parsed: list[_Parsed]) -> list[Conflict]:
         for group, places in seen.items()
         if any(p.file.kind == PROJECT for p, _ in places)
     }
-    return _pairs(
-        shared,
-        lambda group, both, files: (
-            f"resource group {group!r} is used by both {both}, so their jobs would queue "
-            f"behind each other; change it in {files} (hold the project name in it)"
-        ),
-    )
+    return _pairs(shared, _GROUP_CLASH)
 
 
 def _stages(parsed: list[_Parsed]) -> list[Conflict]:
