@@ -4,11 +4,17 @@ Each task parses its options, calls one function in the ``monostack`` package, p
 and sets the exit code. All logic lives in ``monostack``; heavy imports happen inside the tasks.
 """
 
+import sys
 from pathlib import Path
 
 from invoke import task
 
-from monostack.cli import echo, parse_answers, user_errors
+# Invoke turns off .pyc writing for everything it imports; without it every task would compile
+# the monostack modules it uses from source on every run (a fresh clone, CI). Python's own
+# setting (-B, PYTHONDONTWRITEBYTECODE) still applies; __pycache__/ is git-ignored.
+sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
+
+from monostack.cli import echo, parse_answers, user_errors  # noqa: E402 - after the pyc setting
 
 ROOT = Path(__file__).resolve().parent
 

@@ -8,13 +8,19 @@ render is the common ancestor of a three-way merge.
 When the template has uncommitted changes, its tree is written into the object database with a
 temporary index (as ``git stash`` does), and every recorded tree is held by a ref
 ``refs/monostack/bases/<tree id>`` (a commit wrapping the tree), so ``git gc`` never drops it.
+
+Recording is on ``new-project``'s path, so the usual case costs one git call: the tree id is
+computed in Python the way git computes it (:func:`hashed_tree`) and used as is when a base ref
+already holds exactly that tree. Anything else (a new template, a link, a checkout filter that
+makes git store other bytes) takes the git path above.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 from monostack.errors import UserError
@@ -36,12 +42,11 @@ class GitError(UserError):
     """git failed or is missing."""
 
 
-def git(
-    root: Path, *args: str, input: bytes | None = None, env: dict[str, str] | None = None
-) -> bytes:
-    """Run git in ``root``; its stdout, or a GitError with git's own first error line."""
+def _run(
+    root: Path, args: tuple[str, ...], input: bytes | None, env: dict[str, str] | None
+) -> subprocess.CompletedProcess[bytes]:
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             ["git", *args],
             cwd=root,
             input=input,
@@ -51,6 +56,13 @@ def git(
         )
     except OSError as exc:
         raise GitError(f"git could not be run ({exc.strerror}); install git") from None
+
+
+def git(
+    root: Path, *args: str, input: bytes | None = None, env: dict[str, str] | None = None
+) -> bytes:
+    """Run git in ``root``; its stdout, or a GitError with git's own first error line."""
+    proc = _run(root, args, input, env)
     if proc.returncode != 0:
         why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]} failed in {root}: {why[-1] if why else proc.returncode}")
@@ -77,14 +89,96 @@ def git_dir(root: Path) -> Path:
     return Path(_text(git(root, "rev-parse", "--absolute-git-dir")))
 
 
+class _NotPlain(Exception):
+    """The folder holds something git records in its own way (a link, a nested repository)."""
+
+
+def hashed_tree(folder: Path) -> str | None:
+    """The tree id ``git add --all --force`` and ``git write-tree`` give ``folder`` when no
+    attribute or setting changes the bytes or modes git stores, computed without git: a blob is
+    ``sha1(b"blob <size>\\0" + bytes)``, a tree lists ``<mode> <name>\\0<id>`` sorted as git
+    sorts (a folder's name as if it ended in ``/``), empty folders are left out. None for an
+    empty folder or one holding a link, a special file or a nested ``.git``."""
+
+    def tree_of(path: str) -> bytes | None:
+        entries: list[tuple[bytes, bytes, bytes]] = []
+        with os.scandir(path) as listing:
+            for entry in listing:
+                name = os.fsencode(entry.name)
+                if entry.name == ".git" or entry.is_symlink():
+                    raise _NotPlain
+                if entry.is_dir(follow_symlinks=False):
+                    sub = tree_of(entry.path)
+                    if sub is not None:
+                        entries.append((name + b"/", b"40000 " + name, sub))
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    raise _NotPlain
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as fh:
+                    executable = os.fstat(fh.fileno()).st_mode & stat.S_IXUSR
+                    data = fh.read()
+                mode = b"100755 " if executable else b"100644 "
+                blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False)
+                entries.append((name, mode + name, blob.digest()))
+        if not entries:
+            return None
+        entries.sort()
+        body = b"".join(head + b"\0" + oid for _, head, oid in entries)
+        return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).digest()
+
+    try:
+        tree = tree_of(str(folder))
+    except (_NotPlain, OSError):
+        return None
+    return tree.hex() if tree is not None else None
+
+
+def record_base(root: Path) -> str | None:
+    """:func:`record_template_tree` for a command that renders a project; None when ``root``
+    is not in a git work tree. When a base ref already holds the template as it is on disk
+    (:func:`hashed_tree`), one git call answers both questions and nothing is written."""
+    root = Path(root)
+    tree = hashed_tree(root / TEMPLATE_DIR)
+    args = ["rev-parse", "--is-inside-work-tree"]
+    if tree:
+        args += ["--verify", "--quiet", f"{BASE_REF_PREFIX}{tree}^{{tree}}"]
+    try:
+        proc = _run(root, tuple(args), None, None)
+    except GitError:
+        return None
+    lines = proc.stdout.decode("utf-8", "replace").split()
+    if not lines or lines[0] != "true":
+        return None  # not a git repository (exit 128), or inside .git itself
+    if tree and proc.returncode == 0 and lines[-1] == tree:
+        return tree
+    return _write_template_tree(root, keep=True)
+
+
+def _held_base(root: Path, tree: str) -> bool:
+    """Whether ``refs/monostack/bases/<tree>`` holds exactly ``tree``."""
+    ref = f"{BASE_REF_PREFIX}{tree}^{{tree}}"
+    proc = _run(root, ("rev-parse", "--verify", "--quiet", ref), None, None)
+    return proc.returncode == 0 and _text(proc.stdout) == tree
+
+
 def record_template_tree(root: Path, keep: bool = True) -> str:
     """Write ``stack_template/`` as it is on disk into git's object database; its tree id.
 
     A temporary index is used, so the user's index and work tree are not touched. The tree is
     then held by a ref (unless ``keep`` is false), so it outlives ``git gc`` even if it is
-    never committed.
+    never committed. A tree a base ref already holds is not written again.
     """
     root = Path(root)
+    tree = hashed_tree(root / TEMPLATE_DIR)
+    if tree and _held_base(root, tree):
+        return tree
+    return _write_template_tree(root, keep)
+
+
+def _write_template_tree(root: Path, keep: bool) -> str:
+    import tempfile
+
     prefix = work_tree_prefix(root)
     with tempfile.TemporaryDirectory(prefix="monostack-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}

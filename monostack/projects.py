@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monostack.basetree import TREE_KEY, in_git_repo, record_template_tree
-from monostack.bundle import BUNDLE_FILE
+from monostack.basetree import TREE_KEY, record_base
 from monostack.config import load_config
 from monostack.errors import UserError, not_utf8, short
 from monostack.repolock import repo_lock
@@ -26,6 +25,9 @@ from monostack.treeio import write_new_directory
 from monostack.yamlutil import dump_yaml, load_yaml_file, load_yaml_text
 
 PROJECTS_DIR = "projects"
+BUNDLE_FILE = (
+    "databricks.yml"  # as monostack.bundle names it; not imported: new-project stays light
+)
 TEMPLATE_DIR = "stack_template"
 ANSWERS_FILE = ".stack-answers.yml"
 TEMPLATE_VERSION_KEY = "_template_version"
@@ -294,12 +296,8 @@ def _new_project(
     if ANSWERS_FILE in tree:
         raise UserError(f"{template.root}: the template must not render {ANSWERS_FILE} itself")
     notes = []
-    base = None
-    if dry_run:
-        pass
-    elif in_git_repo(root):
-        base = record_template_tree(root)
-    else:
+    base = None if dry_run else record_base(root)
+    if base is None and not dry_run:
         notes.append(
             f"{root} is not a git repository, so no template base was recorded; "
             "update-projects will need --base REF for this project"

@@ -23,7 +23,6 @@ import fnmatch
 import itertools
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -507,8 +506,14 @@ def make_environment(root: Path, files: Mapping[str, bytes] | None = None) -> ji
     )
     env.filters["project_dir"] = to_project_dir
     env.globals["gh"] = gh_expression
-    env.globals["uuid4"] = lambda: str(uuid.uuid4())
+    env.globals["uuid4"] = _uuid4
     return env
+
+
+def _uuid4() -> str:
+    import uuid  # only templates that call uuid4() pay for the import
+
+    return str(uuid.uuid4())
 
 
 def bytecode_cache(repo_root: Path) -> Any:

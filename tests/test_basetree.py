@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import pytest
 
 from monostack import basetree
 from monostack.config import load_config
 from monostack.errors import UserError
 from monostack.template import load_template
-from tests.conftest import git_status, root_of
+from tests.conftest import REPO_ROOT, git_status, root_of
 
 
 def test_clean_template_records_heads_tree_and_touches_no_index(repo):
@@ -66,3 +70,81 @@ def test_resolve_base_errors(repo):
     repo.index.commit("no template")
     with pytest.raises(UserError, match="has no stack_template/"):
         basetree.resolve_base(root, "HEAD")
+
+
+def _git_tree_of(root, folder: str) -> str:
+    """What git itself records for ``folder`` (a temporary index, as record_template_tree)."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(root / ".git" / "test-index")}
+    subprocess.run(["git", "add", "--all", "--force", "--", folder], cwd=root, env=env, check=True)
+    out = subprocess.run(
+        ["git", "write-tree", f"--prefix={folder}/"],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    os.unlink(root / ".git" / "test-index")
+    return out.stdout.strip()
+
+
+def test_hashed_tree_is_gits_tree(repo):
+    root = root_of(repo)
+    assert basetree.hashed_tree(root / "stack_template") == repo.git.rev_parse(
+        "HEAD:stack_template"
+    )
+    # git's order ("a-b" < "a.txt" < "a/" < "a0"), executable bits, empty folders, bytes
+    odd = root / "odd"
+    for rel, data in {
+        "a-b": b"x",
+        "a.txt": b"",
+        "a/b/c": b"\x00\xff binary",
+        "a0": b"y\r\n",
+        "é ü.txt": b"non-ASCII\n",
+        "deep/er/still/f": b"z",
+    }.items():
+        (odd / rel).parent.mkdir(parents=True, exist_ok=True)
+        (odd / rel).write_bytes(data)
+    (odd / "run.sh").write_text("#!/bin/sh\n")
+    (odd / "run.sh").chmod(0o755)
+    (odd / "empty/inner").mkdir(parents=True)
+    (odd / ".gitignore").write_text("*.txt\n")  # ignored files are the template's too (--force)
+    assert basetree.hashed_tree(odd) == _git_tree_of(root, "odd")
+    (odd / "link").symlink_to("a0")
+    assert basetree.hashed_tree(odd) is None  # git records links its own way: git decides
+    assert basetree.hashed_tree(root / "nothing") is None
+
+
+def test_a_held_template_is_recorded_with_one_git_call(repo, monkeypatch):
+    root = root_of(repo)
+    tree = basetree.record_base(root)
+    assert tree == repo.git.rev_parse("HEAD:stack_template")
+    calls = []
+    real = basetree._run
+    monkeypatch.setattr(basetree, "_run", lambda *a: calls.append(a[1]) or real(*a))
+    assert basetree.record_base(root) == tree
+    assert basetree.record_template_tree(root) == tree
+    assert [c[0] for c in calls] == ["rev-parse", "rev-parse"]
+    # a change is a new tree, written by git and kept by its own ref
+    (root / "stack_template/project/EXTRA.md").write_text("extra\n")
+    changed = basetree.record_base(root)
+    assert changed not in (None, tree)
+    assert repo.git.rev_parse(f"{basetree.BASE_REF_PREFIX}{changed}^{{tree}}") == changed
+    assert basetree.read_tree(root, changed)["project/EXTRA.md"] == b"extra\n"
+
+
+def test_a_filter_that_changes_bytes_is_left_to_git(repo):
+    """With a checkout filter git stores other bytes than the file holds: the Python hash is
+    not git's, so git records the tree (and a ref for its id, not the Python one)."""
+    root = root_of(repo)
+    (root / ".gitattributes").write_text("*.md text eol=crlf\n")
+    (root / "stack_template/project/NOTE.md").write_bytes(b"one\r\ntwo\r\n")
+    tree = basetree.record_base(root)
+    assert basetree.read_tree(root, tree)["project/NOTE.md"] == b"one\ntwo\n"
+    assert tree != basetree.hashed_tree(root / "stack_template")
+    assert basetree.record_base(root) == tree  # every time, whatever the fast path computes
+
+
+def test_record_base_outside_git_is_none(tmp_path):
+    shutil.copytree(REPO_ROOT / "stack_template", tmp_path / "stack_template")
+    assert basetree.record_base(tmp_path) is None

@@ -273,3 +273,9 @@ def test_copied_project_with_the_same_recorded_name_is_refused(repo):
         assert "projects/alpha_copy/.stack-answers.yml: project_name 'alpha'" in (
             result.stdout + result.stderr
         ), task
+
+
+def test_new_project_names_the_bundle_file_as_the_bundle_loader_does():
+    from monostack import bundle, projects
+
+    assert projects.BUNDLE_FILE == bundle.BUNDLE_FILE
