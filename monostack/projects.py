@@ -20,7 +20,8 @@ from monostack.config import load_config
 from monostack.errors import UserError, not_utf8, short
 from monostack.repolock import repo_lock
 from monostack.safeio import check_no_links
-from monostack.template import PROJECT_NAME_PATTERN, load_template, to_project_dir
+from monostack.template import load_template
+from monostack.template_params import PROJECT_NAME_PATTERN, to_project_dir
 from monostack.treeio import write_new_directory
 from monostack.yamlutil import dump_yaml, load_yaml_file, load_yaml_text
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from monostack.errors import UserError, short
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monostack.template import Parameter
+    from monostack.template_params import Parameter
 
 BOOL_WORDS = {"true", "yes", "y", "1", "on", "false", "no", "n", "0", "off"}
 

@@ -1,0 +1,159 @@
+"""Jinja2 for stack templates: the loaders (a template directory on disk, or files in memory),
+the compiled-template cache, and error text that names the template file and line.
+
+Disk templates, macros and includes are read through :func:`monostack.safeio.read_file`, so a
+symlink in the template never pulls a file from outside into a project. Compiled templates are
+kept in ``.git/monostack/jinja-*`` (:func:`bytecode_cache`), so ``new-project`` does not
+compile the template on every run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monostack.errors import UserError, not_utf8
+from monostack.safeio import read_file
+from monostack.template_params import to_project_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jinja2
+
+
+def gh_expression(expr: str) -> str:
+    """``{{ gh('secrets.X') }}`` renders the CI expression ``${{ secrets.X }}``, which Jinja2
+    would otherwise try to evaluate itself."""
+    return "${{ " + expr + " }}"
+
+
+def error_text(exc: Exception) -> str:
+    """A Jinja2 error's own message; other exceptions also say what they are."""
+    import jinja2
+
+    if isinstance(exc, jinja2.TemplateError | UserError):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return not_utf8(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def template_line(exc: BaseException, source_path: Path) -> int | None:
+    """Jinja2 rewrites tracebacks so template frames carry the template's own line numbers."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(source_path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _memory_loader(root: Path, files: Mapping[str, bytes]) -> jinja2.BaseLoader:
+    """Templates from ``files``; each one's file name is its would-be path under ``root``, so
+    error locations read as they do for a template on disk."""
+    import jinja2
+
+    def load(name: str):
+        data = files.get(name)
+        return None if data is None else _source(root, name, data)
+
+    return jinja2.FunctionLoader(load)
+
+
+def _source(root: Path, name: str, data: bytes) -> tuple[str, str, Callable[[], bool]]:
+    """One template's source as Jinja2's FunctionLoader wants it; non-UTF-8 named by path."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{root / name}: {not_utf8(exc)}") from None
+    return text, str(root / name), lambda: True
+
+
+def in_template(root: Path, reader: Callable[[Path, str], Any], rel: str) -> Any:
+    """A safe read below the template root, its errors naming the file by its full path."""
+    try:
+        return reader(root, rel)
+    except UserError as exc:
+        raise UserError(f"{root}/{exc.message}", file=f"{root}/{rel}") from None
+
+
+def _disk_loader(root: Path) -> jinja2.BaseLoader:
+    """Templates, macros and includes read through :func:`monostack.safeio.read_file`: a
+    symlink in the template never pulls a file from outside into a project."""
+    import jinja2
+
+    def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        if not os.path.lexists(root / name):
+            return None
+        return _source(root, name, in_template(root, read_file, name))
+
+    return jinja2.FunctionLoader(load)
+
+
+# Bump when make_environment's options change: the compiled templates depend on them.
+_ENV_VERSION = 1
+
+
+def make_environment(root: Path, files: Mapping[str, bytes] | None = None) -> jinja2.Environment:
+    import jinja2
+
+    loader = _memory_loader(root, files) if files is not None else _disk_loader(root)
+    env = jinja2.Environment(
+        loader=loader,
+        bytecode_cache=bytecode_cache(Path(root).parent),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - we render YAML and Python, not HTML
+    )
+    env.filters["project_dir"] = to_project_dir
+    env.globals["gh"] = gh_expression
+    env.globals["uuid4"] = _uuid4
+    return env
+
+
+def _uuid4() -> str:
+    import uuid  # only templates that call uuid4() pay for the import
+
+    return str(uuid.uuid4())
+
+
+def bytecode_cache(repo_root: Path) -> Any:
+    """Compiled templates kept in monostack's state folder in git (``.git/monostack/jinja-*``,
+    beside the lock and the journal: never in the work tree, never committed), so
+    ``new-project`` does not recompile the template every time. Jinja2 checks each entry
+    against the template's source and writes entries atomically. None outside a git work tree
+    or when the folder cannot be made: templates are then compiled each run."""
+    import jinja2
+
+    from monostack.repolock import state_dir
+
+    state = state_dir(Path(repo_root))
+    if state == Path(repo_root):
+        return None
+    folder = state / f"jinja-{jinja2.__version__}-{_ENV_VERSION}"
+    try:
+        if folder.is_symlink():
+            return None  # never read or write compiled templates through a link
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
+def compile_string(env: Any, text: str) -> Any:
+    """``env.from_string(text)`` through the environment's bytecode cache, when it has one."""
+    cache = env.bytecode_cache
+    if cache is None:
+        return env.from_string(text)
+    import hashlib
+
+    name = "<string " + hashlib.sha256(text.encode("utf-8")).hexdigest() + ">"
+    bucket = cache.get_bucket(env, name, None, text)
+    if bucket.code is None:
+        bucket.code = env.compile(text, name)
+        cache.set_bucket(bucket)
+    return env.template_class.from_code(env, bucket.code, env.make_globals(None), None)
