@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from monostack.errors import UserError, located, not_utf8, short
 from monostack.safeio import check_no_links, list_files, read_file
 from monostack.template_env import (
+    compile_expression,
     compile_string,
     error_text,
     in_template,
@@ -92,9 +93,7 @@ class StackTemplate:
         try:
             compiled = self._expr_cache.get(expr)
             if compiled is None:
-                compiled = self._expr_cache[expr] = self.env.compile_expression(
-                    expr, undefined_to_none=False
-                )
+                compiled = self._expr_cache[expr] = compile_expression(self.env, expr)
             return compiled(**context)
         except Exception as exc:  # TemplateError, or what the expression raised (1/0, ...)
             raise UserError(

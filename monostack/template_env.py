@@ -144,16 +144,43 @@ def bytecode_cache(repo_root: Path) -> Any:
     return jinja2.FileSystemBytecodeCache(str(folder))
 
 
-def compile_string(env: Any, text: str) -> Any:
-    """``env.from_string(text)`` through the environment's bytecode cache, when it has one."""
-    cache = env.bytecode_cache
-    if cache is None:
-        return env.from_string(text)
+def _cached(env: Any, kind: str, text: str, compile: Callable[[str], Any]) -> Any:
+    """The template compiled from ``text`` by ``compile(name)``, through the environment's
+    bytecode cache (the entry is checked against ``text``)."""
     import hashlib
 
-    name = "<string " + hashlib.sha256(text.encode("utf-8")).hexdigest() + ">"
+    name = f"<{kind} " + hashlib.sha256(text.encode("utf-8")).hexdigest() + ">"
+    cache = env.bytecode_cache
     bucket = cache.get_bucket(env, name, None, text)
     if bucket.code is None:
-        bucket.code = env.compile(text, name)
+        bucket.code = compile(name)
         cache.set_bucket(bucket)
     return env.template_class.from_code(env, bucket.code, env.make_globals(None), None)
+
+
+def compile_string(env: Any, text: str) -> Any:
+    """``env.from_string(text)`` through the environment's bytecode cache, when it has one."""
+    if env.bytecode_cache is None:
+        return env.from_string(text)
+    return _cached(env, "string", text, lambda name: env.compile(text, name))
+
+
+def compile_expression(env: Any, expr: str) -> Any:
+    """``env.compile_expression(expr, undefined_to_none=False)`` through the environment's
+    bytecode cache, when it has one: ``when`` and ``skip`` conditions are evaluated on every
+    ``new-project``, and compiling them cost more than evaluating them."""
+    if env.bytecode_cache is None:
+        return env.compile_expression(expr, undefined_to_none=False)
+    from jinja2 import nodes
+    from jinja2.environment import TemplateExpression
+    from jinja2.parser import Parser
+
+    def compile(name: str) -> Any:
+        env.compile_expression(expr)  # refuses what Jinja2 refuses, with its own message
+        # ... then the same template Jinja2 builds for it: ``result = <expr>``
+        parsed = Parser(env, expr, state="variable").parse_expression()
+        parsed.set_environment(env)
+        body = [nodes.Assign(nodes.Name("result", "store"), parsed, lineno=1)]
+        return env.compile(nodes.Template(body, lineno=1), name)
+
+    return TemplateExpression(_cached(env, "expression", expr, compile), False)
