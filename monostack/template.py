@@ -248,29 +248,33 @@ class StackTemplate:
             ]
         return self._files_cache[part]
 
-    def _skipped(self, src: str, context: Mapping[str, Any]) -> bool:
-        for rule in self.skip_rules:
-            if any(fnmatch.fnmatchcase(src, pat) for pat in rule.paths) and self._eval(
-                rule.when, context, "skip.when"
-            ):
-                return True
+    def _skipped(self, src: str, context: Mapping[str, Any], decided: dict[int, bool]) -> bool:
+        """Whether a skip rule drops ``src``; ``decided`` holds each rule's condition once it
+        is evaluated (the context is the same for every file of a part)."""
+        for i, rule in enumerate(self.skip_rules):
+            if any(fnmatch.fnmatchcase(src, pat) for pat in rule.paths):
+                if i not in decided:
+                    decided[i] = bool(self._eval(rule.when, context, "skip.when"))
+                if decided[i]:
+                    return True
         return False
 
     def _render_part(
         self, part: str, context: Mapping[str, Any], sources: dict[str, str] | None = None
     ) -> Tree:
         tree: Tree = {}
+        decided: dict[int, bool] = {}
         for src in self.source_files(part):
-            if self._skipped(f"{part}/{src}", context):
+            if self._skipped(f"{part}/{src}", context, decided):
                 continue
             dest = self._render_path(part, src, context)
             if dest is None:
                 continue
-            source_path = self.root / part / src
             if src.endswith(TEMPLATE_SUFFIX):
                 try:
                     text = self.env.get_template(f"{part}/{src}").render(**context)
                 except Exception as exc:  # a TemplateError, or raised by template code
+                    source_path = self.root / part / src
                     line = getattr(exc, "lineno", None) or template_line(exc, source_path)
                     loc = f"{source_path}:{line}" if line else str(source_path)
                     raise UserError(
@@ -284,6 +288,7 @@ class StackTemplate:
             else:
                 data = in_template(self.root, read_file, f"{part}/{src}")
             if dest in tree:
+                source_path = self.root / part / src
                 raise UserError(
                     f"{source_path}: renders to {dest!r}, which another template file also "
                     "renders to; make the file names or their conditions distinct",

@@ -55,3 +55,15 @@ def test_a_bad_condition_fails_as_without_the_cache(tmp_path):
             _render(root, {"project_name": "demo"})
         messages.append(info.value.message.replace(str(root), "<root>"))
     assert len(set(messages)) == 1 and "unexpected ')'" in messages[0]
+
+
+def test_uuid4_is_a_random_version_4_uuid():
+    import uuid
+
+    from monostack.template_env import _uuid4
+
+    values = {_uuid4() for _ in range(500)}
+    assert len(values) == 500
+    for value in values:
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, value)
