@@ -9,10 +9,11 @@ When the template has uncommitted changes, its tree is written into the object d
 temporary index (as ``git stash`` does), and every recorded tree is held by a ref
 ``refs/monostack/bases/<tree id>`` (a commit wrapping the tree), so ``git gc`` never drops it.
 
-Recording is on ``new-project``'s path, so the usual case costs one git call: the tree id is
+Recording is on ``new-project``'s path, so the usual case runs no git at all: the tree id is
 computed in Python the way git computes it (:func:`hashed_tree`) and used as is when a base ref
-already holds exactly that tree. Anything else (a new template, a link, a checkout filter that
-makes git store other bytes) takes the git path above.
+already holds exactly that tree (read from ``.git`` itself, or asked of git where that is not
+plain). Anything else (a new template, a link, a checkout filter that makes git store other
+bytes) takes the git path above.
 """
 
 from __future__ import annotations
@@ -137,9 +138,12 @@ def hashed_tree(folder: Path) -> str | None:
 def record_base(root: Path) -> str | None:
     """:func:`record_template_tree` for a command that renders a project; None when ``root``
     is not in a git work tree. When a base ref already holds the template as it is on disk
-    (:func:`hashed_tree`), one git call answers both questions and nothing is written."""
+    (:func:`hashed_tree`), nothing is written and at most one git call answers both questions
+    (none when the ref can be read from ``.git`` itself)."""
     root = Path(root)
     tree = hashed_tree(root / TEMPLATE_DIR)
+    if tree and _ref_on_disk(root, BASE_REF_PREFIX + tree):
+        return tree
     args = ["rev-parse", "--is-inside-work-tree"]
     if tree:
         args += ["--verify", "--quiet", f"{BASE_REF_PREFIX}{tree}^{{tree}}"]
@@ -153,6 +157,32 @@ def record_base(root: Path) -> str | None:
     if tree and proc.returncode == 0 and lines[-1] == tree:
         return tree
     return _write_template_tree(root, keep=True)
+
+
+_GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES")
+
+
+def _ref_on_disk(root: Path, ref: str) -> bool:
+    """Whether ``ref`` exists, read without running git, where that is plain: ``root`` is the
+    top of an ordinary clone (``root/.git`` a folder) and the ref is a loose file or a line of
+    ``packed-refs``. False means "ask git" (a linked worktree, a sub-folder, ``GIT_DIR``, the
+    reftable format, or no such ref)."""
+    dot_git = root / ".git"
+    if any(v in os.environ for v in _GIT_LOCATION_VARIABLES) or not dot_git.is_dir():
+        return False
+    try:
+        fd = os.open(dot_git / ref, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        fd = None
+    if fd is not None:
+        with os.fdopen(fd, "rb") as fh:
+            value = fh.read(100).strip()
+        return len(value) in (40, 64) and all(c in b"0123456789abcdef" for c in value)
+    try:
+        packed = (dot_git / "packed-refs").read_bytes()
+    except OSError:
+        return False
+    return f" {ref}\n".encode() in packed
 
 
 def _held_base(root: Path, tree: str) -> bool:
@@ -171,7 +201,7 @@ def record_template_tree(root: Path, keep: bool = True) -> str:
     """
     root = Path(root)
     tree = hashed_tree(root / TEMPLATE_DIR)
-    if tree and _held_base(root, tree):
+    if tree and (_ref_on_disk(root, BASE_REF_PREFIX + tree) or _held_base(root, tree)):
         return tree
     return _write_template_tree(root, keep)
 

@@ -115,7 +115,7 @@ def test_hashed_tree_is_gits_tree(repo):
     assert basetree.hashed_tree(root / "nothing") is None
 
 
-def test_a_held_template_is_recorded_with_one_git_call(repo, monkeypatch):
+def test_a_held_template_is_recorded_without_running_git(repo, monkeypatch):
     root = root_of(repo)
     tree = basetree.record_base(root)
     assert tree == repo.git.rev_parse("HEAD:stack_template")
@@ -124,7 +124,20 @@ def test_a_held_template_is_recorded_with_one_git_call(repo, monkeypatch):
     monkeypatch.setattr(basetree, "_run", lambda *a: calls.append(a[1]) or real(*a))
     assert basetree.record_base(root) == tree
     assert basetree.record_template_tree(root) == tree
-    assert [c[0] for c in calls] == ["rev-parse", "rev-parse"]
+    repo.git.pack_refs("--all")  # as git gc does: the ref is a line of packed-refs now
+    assert basetree.record_base(root) == tree
+    assert calls == []
+    # where .git cannot be read plainly, git itself is asked: one call
+    monkeypatch.setenv("GIT_DIR", str(root / ".git"))
+    assert basetree.record_base(root) == tree
+    assert [c[0] for c in calls] == ["rev-parse"]
+    monkeypatch.delenv("GIT_DIR")
+    # a ref file that does not hold an object id is not trusted either
+    ref = root / ".git" / f"{basetree.BASE_REF_PREFIX}{tree}"
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text("ref: refs/heads/main\n")
+    assert basetree.record_base(root) == tree  # git's answer (the ref names another tree)
+    assert [c[0] for c in calls][:2] == ["rev-parse", "rev-parse"]
     # a change is a new tree, written by git and kept by its own ref
     (root / "stack_template/project/EXTRA.md").write_text("extra\n")
     changed = basetree.record_base(root)
