@@ -31,6 +31,8 @@ from monostack.checks import CaseResult, Finding
 CACHE_DIR = ".monostack-cache"
 FORMAT = 1  # bump when the entry layout or the meaning of a key changes
 TIMINGS_FILE = "timings.json"
+DIGESTS_FILE = "file-digests.json"  # size, times and inode of each file with its digest
+RACY_SECONDS = 2  # a file changed this recently is hashed again next run
 SHARD_TIMINGS_GLOB = "timings-shard-*.json"
 STALE_TEMP_SECONDS = 3600  # temp files older than this were left by a killed run
 SKIP_DIRS = frozenset(
@@ -88,11 +90,20 @@ def _file_sha(path: str) -> str:
 
 class Digests:
     """Content digests of repo paths (a file, or a directory's files recursively), memoised
-    for one run. Symbolic links are hashed by their target text, never followed."""
+    for one run. Symbolic links are hashed by their target text, never followed.
 
-    def __init__(self, root: Path):
+    With ``memo`` (a file in the cache folder), a file whose size, modification and change
+    times and inode are those recorded with its digest is not read again, as git's index does.
+    The change time moves with every write and cannot be set back by a program, and a file
+    changed within :data:`RACY_SECONDS` of being hashed is never recorded (two writes within
+    one clock tick look alike), so a changed file is always read."""
+
+    def __init__(self, root: Path, memo: Path | None = None):
         self.root = Path(root)
         self._memo: dict[str, str] = {}
+        self._memo_path = memo
+        self._known = _read_memo(memo) if memo is not None else {}
+        self._seen: dict[str, list] = {}
 
     def of(self, rel: str) -> str:
         if rel not in self._memo:
@@ -105,20 +116,41 @@ class Digests:
             h.update(f"{rel}\0{self.of(rel)}\n".encode())
         return h.hexdigest()
 
+    def save(self) -> None:
+        """Record the digests of this run's files (only when some changed)."""
+        if self._memo_path is None or not self._seen:
+            return
+        files = {**self._known, **self._seen}
+        body = json.dumps({"format": FORMAT, "files": files}, separators=(",", ":")).encode()
+        write_atomic(self._memo_path, body)
+
+    def _file(self, path: str, rel: str) -> str:
+        if self._memo_path is None:
+            return _file_sha(path)
+        st = os.lstat(path)
+        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        known = self._known.get(rel)
+        if known is not None and known[:4] == sig:
+            return known[4]
+        digest = _file_sha(path)
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_SECONDS * 1e9:
+            self._seen[rel] = [*sig, digest]
+        return digest
+
     def _digest(self, rel: str) -> str:
         path = self.root / rel
         try:
             if path.is_symlink():
                 return "link:" + os.readlink(path)
             if path.is_file():
-                return _file_sha(str(path))
+                return self._file(str(path), rel)
             if not path.is_dir():
                 return "absent"
         except OSError as exc:  # unreadable: never equal to a readable state
             return f"unreadable:{exc.errno}:{time.time_ns()}"
         h = hashlib.sha256(b"dir\n")
-        for name, digest in self._walk(str(path), ""):
-            h.update(f"{name}\0{digest}\n".encode())
+        for name, digest in self._walk(str(path), rel + "/"):
+            h.update(f"{name.removeprefix(rel + '/')}\0{digest}\n".encode())
         return h.hexdigest()
 
     def _walk(self, path: str, prefix: str):
@@ -137,9 +169,27 @@ class Digests:
                     if entry.name not in SKIP_DIRS:
                         yield from self._walk(entry.path, name + "/")
                 elif entry.is_file():
-                    yield name, _file_sha(entry.path)
+                    yield name, self._file(entry.path, name)
             except OSError as exc:
                 yield name, f"unreadable:{exc.errno}:{time.time_ns()}"
+
+
+def _read_memo(path: Path) -> dict[str, list]:
+    """The recorded file digests, {} when absent, damaged or of another format."""
+    try:
+        if path.parent.is_symlink():
+            return {}  # never read through a link out of the repository
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    files = data.get("files") if isinstance(data, dict) and data.get("format") == FORMAT else None
+    if not isinstance(files, dict):
+        return {}
+    return {
+        rel: entry
+        for rel, entry in files.items()
+        if isinstance(entry, list) and len(entry) == 5 and isinstance(entry[4], str)
+    }
 
 
 def _package_version(name: str) -> str:
@@ -241,6 +291,17 @@ class ResultCache:
         if self._fingerprint is None:
             self._fingerprint = tool_fingerprint()
         return self._fingerprint
+
+    def digests(self, root: Path) -> Digests:
+        """Digests of ``root``'s files that reuse the ones recorded by earlier runs."""
+        return Digests(root, self.dir / DIGESTS_FILE if self.enabled else None)
+
+    def save_digests(self, digests: Digests) -> None:
+        try:
+            self._prepare()
+            digests.save()
+        except OSError:
+            pass  # full disk, read-only checkout: only the next run is slower
 
     def _entry(self, key: str) -> Path:
         return self.dir / "results" / key[:2] / f"{key}.json"

@@ -166,7 +166,7 @@ def run_checks(
     Bad input (unknown check or project, bad ref) raises a UserError before anything runs.
     ``lint_hand_written``: lint the team's hand-written root CI files fully (default: parsed).
     """
-    from monostack.cache import Digests, ResultCache, case_key
+    from monostack.cache import ResultCache, case_key
 
     root = Path(root)
     ordered = _ordered(checks)
@@ -177,7 +177,7 @@ def run_checks(
     config, config_case = _load_config_once(root, ordered[0])
     extra = _extra_plan(root, selection, config) if EXTRA in ordered and config else None
     store = ResultCache(root, enabled=cache)
-    digests = Digests(root)
+    digests = store.digests(root)
     planned, decided = plan_cases(root, selection, ordered, online, store, digests, config)
     if lint_hand_written:  # a different scope for <monorepo>: a different result
         planned = [
@@ -229,6 +229,7 @@ def run_checks(
         store.record_timings(ran)
     else:
         store.record_timings(ran, f"timings-shard-{shard[0]}-of-{shard[1]}.json")
+    store.save_digests(digests)
     have = {(r.check, r.case) for r in results}  # from the cache: a rerun does not repeat them
     results += [r for r in ran if (r.check, r.case) not in have]
     # the team's checks keep their own order (by check, then case); the others sort by case

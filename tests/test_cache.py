@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -229,6 +230,41 @@ def test_a_project_file_change_reruns_that_projects_cases(counted):
         ("bundle-validate", "cross-project"),
         ("sync-workflows", MONOREPO),
     }
+
+
+def test_recorded_file_digests_never_hide_an_edit(counted, monkeypatch):
+    """Digests recorded with each file's size, times and inode are reused only while all of
+    them hold: an edit of the same size with the old modification time put back still
+    re-runs the case (the change time moved)."""
+    monkeypatch.setattr(cache_mod, "RACY_SECONDS", 0)  # record files written moments ago too
+    root, run = counted
+    run()
+    assert (root / CACHE_DIR / cache_mod.DIGESTS_FILE).is_file()
+    assert run() == set()
+    target = root / "projects/alpha/src/train.py"
+    before = target.stat()
+    time.sleep(0.05)  # past the file system's clock tick
+    target.write_text(target.read_text().replace("train", "tra1n"))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert target.stat().st_size == before.st_size
+    assert ("lint", "alpha") in run()
+
+
+def test_a_recorded_digest_is_reused_and_a_fresh_file_is_not_recorded(tmp_path, monkeypatch):
+    memo = tmp_path / CACHE_DIR / cache_mod.DIGESTS_FILE
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d/f.txt").write_text("one\n")
+    first = cache_mod.Digests(tmp_path, memo)
+    digest, folder = first.of("d/f.txt"), first.of("d")
+    first.save()
+    assert not memo.exists()  # written just now: two writes in one clock tick look alike
+    monkeypatch.setattr(cache_mod, "RACY_SECONDS", 0)
+    second = cache_mod.Digests(tmp_path, memo)
+    assert second.of("d/f.txt") == digest
+    second.save()
+    monkeypatch.setattr(cache_mod, "_file_sha", lambda path: pytest.fail(f"{path} read again"))
+    assert cache_mod.Digests(tmp_path, memo).of("d/f.txt") == digest  # from the record, unread
+    assert cache_mod.Digests(tmp_path, memo).of("d") == folder  # a folder's files too
 
 
 def test_a_template_file_change_reruns_the_template_cases(counted):
