@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
@@ -64,6 +66,78 @@ def repo(tmp_path: Path) -> git.Repo:
 def shipped_repo(tmp_path: Path) -> git.Repo:
     """A copy of the shipped monorepo, example projects and root CI files included."""
     return make_repo(tmp_path / "mono", with_projects=True)
+
+
+@pytest.fixture(scope="session")
+def _built_repos() -> dict[str, Path]:
+    return {}  # name -> a repo built once in this worker, never changed afterwards
+
+
+@pytest.fixture
+def built_repo(_built_repos, tmp_path_factory, tmp_path) -> Callable[..., git.Repo]:
+    """``built_repo(name, build)``: this test's own copy of the repo that ``build(repo)`` makes
+    of a fresh :func:`make_repo` (and commits). It is built once per worker and copied for each
+    test, so fixtures that set up the same projects for many tests render them once."""
+
+    def copy(name: str, build: Callable[[git.Repo], None]) -> git.Repo:
+        if name not in _built_repos:
+            source = tmp_path_factory.mktemp(f"built-{name}") / "mono"
+            build(make_repo(source))
+            _built_repos[name] = source
+        dest = tmp_path / "mono"
+        if dest.exists():
+            dest = tmp_path / f"mono-{name}"
+        shutil.copytree(_built_repos[name], dest, symlinks=True)
+        return git.Repo(dest)
+
+    return copy
+
+
+@dataclass(frozen=True)
+class ShippedMatrix:
+    """render-matrix over this checkout's template and ``monorepo.yml``, run once per session."""
+
+    root: Path  # the repo it ran in (read it, never change it)
+    results: list  # its CaseResults, in combination order
+    cache: Path  # the ``.monostack-cache`` folder that remembers them
+
+
+@pytest.fixture(scope="session")
+def shipped_matrix(tmp_path_factory) -> ShippedMatrix:
+    """The shipped template's full render-matrix, computed once per test session and shared
+    by the xdist workers (the first one runs it under a file lock; the others read its result
+    cache). Tests whose subject is not the template seed their repo's cache with it
+    (:func:`seed_matrix_cache`): entries are keyed on content (template, ``monorepo.yml``,
+    checker configuration, tool versions), so they are used exactly when all of those are as
+    shipped, and any change reruns the cases, as in a user's CI with a kept cache."""
+    from monostack.cache import CACHE_DIR
+    from monostack.runner import run_checks
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    home, done = shared / "shipped-matrix-first", shared / "shipped-matrix.done"
+    with open(shared / "shipped-matrix.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(home, ignore_errors=True)
+            make_repo(home)
+            run_checks(home, ["render-matrix"], jobs=1, progress=None)  # fills its cache
+            done.touch()
+    root = base / "shipped-matrix"  # this worker's own copy, cache included
+    shutil.copytree(home, root, symlinks=True)
+    results = run_checks(root, ["render-matrix"], jobs=1, progress=None)
+    assert (root / CACHE_DIR).is_dir()
+    return ShippedMatrix(root, results, root / CACHE_DIR)
+
+
+def seed_matrix_cache(matrix: ShippedMatrix, repo_or_path) -> None:
+    """Give a repo the remembered render-matrix results of the shipped template (used only
+    while its template and ``monorepo.yml`` are as shipped: see :func:`shipped_matrix`)."""
+    from monostack.cache import CACHE_DIR
+
+    root = root_of(repo_or_path) if isinstance(repo_or_path, git.Repo) else Path(repo_or_path)
+    ignore = shutil.ignore_patterns("timings*.json")
+    shutil.copytree(matrix.cache, root / CACHE_DIR, ignore=ignore, dirs_exist_ok=True)
 
 
 def root_of(repo: git.Repo) -> Path:

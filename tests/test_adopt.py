@@ -3,16 +3,25 @@ monorepos, then checked with the real sync-workflows, test-all and update-projec
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
 
 from monostack.adopt import adopt_project, report_lines
+from monostack.checks import MONOREPO
 from monostack.errors import UserError
 from monostack.projects import ANSWERS_FILE
 from monostack.update import update_projects
-from tests.conftest import assert_user_error, git_status, invoke, root_of
+from tests.conftest import (
+    assert_user_error,
+    git_status,
+    invoke,
+    invoke_in_process,
+    root_of,
+    seed_matrix_cache,
+)
 from tests.test_update import commit
 from tests.upstream_fixture import HOSTS, build_upstream
 
@@ -81,20 +90,23 @@ def test_answers_are_inferred_from_the_projects_own_files(
     assert "Next: `invoke sync-workflows`, then `invoke test-all`, and commit." in lines
 
 
-def test_adopted_projects_pass_sync_and_test_all_and_take_updates(repo, tmp_path):
+def test_adopted_projects_pass_sync_and_test_all_and_take_updates(repo, tmp_path, shipped_matrix):
     root = root_of(repo)
-    for name, version, cicd, uc, fs in VARIANTS:
+    for i, (name, version, cicd, uc, fs) in enumerate(VARIANTS):
         source = build_upstream(
             tmp_path / "up", name, version=version, cicd=cicd, uc=uc, fs=fs, root_dir=f"r_{name}"
         )
-        result = invoke(repo, "adopt-project", str(source))
+        run = invoke if i == 0 else invoke_in_process  # the real CLI once
+        result = run(repo, "adopt-project", str(source))
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"Adopted project '{name}' into projects/{name.replace('-', '_')}/" in result.stdout
-    synced = invoke(repo, "sync-workflows")
+    synced = invoke_in_process(repo, "sync-workflows")
     assert synced.returncode == 0, synced.stdout + synced.stderr
-    checked = invoke(repo, "test-all")
+    seed_matrix_cache(shipped_matrix, repo)  # the template's matrix is not what is tested here
+    checked = invoke_in_process(repo, "test-all")
     assert checked.returncode == 0, checked.stdout[-6000:] + checked.stderr
     assert "0 failed" in checked.stdout
+    assert "cases unchanged: results from the cache" in checked.stdout  # the matrix, seeded
     commit(repo, "adopt five upstream projects")
 
     # a later template change: CI files are merged in, the team's code is left alone
@@ -114,7 +126,7 @@ def test_adopted_projects_pass_sync_and_test_all_and_take_updates(repo, tmp_path
             ".azure/*",
             ".gitlab/*",
         ]
-    assert invoke(repo, "sync-workflows", "--check").returncode == 0
+    assert invoke_in_process(repo, "sync-workflows", "--check").returncode == 0
     commit(repo, "update")
     assert update_projects(root, check=True).exit_code == 0
 
@@ -135,9 +147,17 @@ def test_monorepo_platform_decides_the_ci_files(repo, tmp_path, platform, folder
     result = adopt_project(root, source)
     assert result.ci_files and all(c.startswith(folder) for c in result.ci_files)
     assert all("scorer-" in c for c in result.ci_files)
-    assert invoke(repo, "sync-workflows").returncode == 0
-    checked = invoke(repo, "test-all", "--project", "scorer")
+    assert invoke_in_process(repo, "sync-workflows").returncode == 0
+    # as CI checks the change that adopts it: the project, its CI files and the sync state
+    # (the template's matrix does not depend on the platform monorepo.yml names: it renders
+    # every platform, and is checked as shipped in tests/test_render_matrix.py)
+    junit = tmp_path / "junit.xml"
+    selected = ("--project", "scorer", "--changed-since", "HEAD", "--junit-xml", str(junit))
+    checked = invoke_in_process(repo, "test-all", *selected)
     assert checked.returncode == 0, checked.stdout[-6000:] + checked.stderr
+    cases = {(c.get("classname"), c.get("name")) for c in ET.parse(junit).iter("testcase")}
+    expected = {("lint", "scorer"), ("bundle-validate", "scorer"), ("sync-workflows", MONOREPO)}
+    assert expected <= cases
 
 
 def test_different_workspace_host_is_one_clear_error_and_nothing_written(repo, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from monostack.affected import affected, is_global_path
-from tests.conftest import assert_user_error, invoke, root_of
+from tests.conftest import assert_user_error, invoke, invoke_in_process, root_of
 from tests.test_runner import add_project, commit_all
 
 
@@ -75,7 +75,9 @@ def test_cli_json_for_scripts_and_errors(repo):
     data = json.loads(result.stdout)
     assert data["global"] is False and data["monorepo"] is False
     assert data["projects"] == [{"name": "alpha", "dir": "alpha", "path": "projects/alpha"}]
-    text = invoke(repo, "affected", "--changed-since", "main")
+    text = invoke_in_process(repo, "affected", "--changed-since", "main")
     assert "1 project(s) affected since main" in text.stdout and "alpha" in text.stdout
-    assert_user_error(invoke(repo, "affected", "--changed-since", "nope"), "--changed-since")
-    assert_user_error(invoke(repo, "affected", "--format", "xml"), "--format")
+    assert_user_error(
+        invoke_in_process(repo, "affected", "--changed-since", "nope"), "--changed-since"
+    )
+    assert_user_error(invoke_in_process(repo, "affected", "--format", "xml"), "--format")

@@ -19,7 +19,14 @@ from monostack.repolock import lock_path, repo_lock
 from monostack.report import output_path
 from monostack.template import load_template
 from monostack.workflows import plan_sync, sync_workflows
-from tests.conftest import VENV_BIN, assert_user_error, git_status, invoke, root_of
+from tests.conftest import (
+    VENV_BIN,
+    assert_user_error,
+    git_status,
+    invoke,
+    invoke_in_process,
+    root_of,
+)
 from tests.test_update import commit
 
 GH = ".github/workflows"
@@ -37,13 +44,16 @@ BOMB = 'a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n' + "".join(
 )
 
 
-@pytest.fixture
-def alpha(repo):
+def _alpha_synced(repo) -> None:
     root = root_of(repo)
     new_project(root, "alpha")
     sync_workflows(root)
     commit(repo, "alpha, synced")
-    return repo
+
+
+@pytest.fixture
+def alpha(built_repo):
+    return built_repo("hostile-alpha", _alpha_synced)
 
 
 def set_config(root: Path, old: str, new: str) -> None:
@@ -59,10 +69,10 @@ def test_sync_refuses_a_workflow_symlinked_out_of_the_repo(alpha, tmp_path):
     secret = tmp_path / "secret.yml"
     secret.write_text("name: secret\non: push\njobs: {}\n")
     (root / "projects/alpha" / GH / "alpha-x.yml").symlink_to(secret)
-    result = invoke(alpha, "sync-workflows")
+    result = invoke_in_process(alpha, "sync-workflows")
     assert_user_error(result, "alpha-x.yml", "symbolic link")
     assert not (root / GH / "alpha-x.yml").exists()
-    assert invoke(alpha, "sync-workflows", "--check").returncode != 0
+    assert invoke_in_process(alpha, "sync-workflows", "--check").returncode != 0
 
 
 def test_sync_refuses_a_project_directory_symlinked_outside(alpha, tmp_path):
@@ -120,7 +130,7 @@ def test_check_fails_while_stray_files_exist(alpha):
     root = root_of(alpha)
     stray = root / GH / ".alpha-bundle-ci.yml.monostack-tmp"
     stray.write_text("half")
-    result = invoke(alpha, "sync-workflows", "--check")
+    result = invoke_in_process(alpha, "sync-workflows", "--check")
     assert result.returncode != 0
     assert ".alpha-bundle-ci.yml.monostack-tmp: left behind by an interrupted" in result.stderr
 
@@ -216,7 +226,7 @@ def test_alias_bomb_in_stack_yml_and_answers_is_refused_fast(alpha):
 def test_bad_values_are_blamed_on_monorepo_yml(repo, old, new, needle):
     root = root_of(repo)
     set_config(root, old, new)
-    result = invoke(repo, "new-project", "--name", "alpha")
+    result = invoke_in_process(repo, "new-project", "--name", "alpha")
     assert_user_error(result, "monorepo.yml", needle)
     assert not (root / "projects").exists()
 
@@ -247,7 +257,7 @@ def test_unreadable_file_is_one_line(alpha, monkeypatch):
 
 
 def test_over_long_project_name_is_refused(repo):
-    result = invoke(repo, "new-project", "--name", "p" * 240)
+    result = invoke_in_process(repo, "new-project", "--name", "p" * 240)
     assert_user_error(result, "longer than 100 characters")
     assert git_status(repo) == ""
 
@@ -320,7 +330,7 @@ def _edit_stack(root: Path, old: str, new: str) -> None:
 def test_when_naming_an_undefined_variable_is_a_load_error(repo):
     root = root_of(repo)
     _edit_stack(root, "when: include_models_in_unity_catalog", "when: include_modles_in_uc")
-    result = invoke(repo, "new-project", "--name", "alpha")
+    result = invoke_in_process(repo, "new-project", "--name", "alpha")
     assert_user_error(result, "stack.yml", "include_modles_in_uc")
 
 
@@ -355,7 +365,7 @@ def test_template_rendering_invalid_yaml_writes_nothing(repo):
     root = root_of(repo)
     path = root / "stack_template/project/databricks.yml.j2"
     path.write_text(path.read_text() + "\nbroken: [unclosed\n")
-    result = invoke(repo, "new-project", "--name", "alpha")
+    result = invoke_in_process(repo, "new-project", "--name", "alpha")
     assert_user_error(result, "databricks.yml.j2", "renders invalid YAML")
     assert not (root / "projects").exists()
 

@@ -9,7 +9,7 @@ import pytest
 from monostack.errors import UserError
 from monostack.listing import list_projects, render_listing
 from monostack.projects import new_project
-from tests.conftest import invoke, root_of
+from tests.conftest import invoke, invoke_in_process, root_of
 from tests.test_update import NEW, OLD, change_template, commit
 
 
@@ -18,7 +18,7 @@ def listed(repo):
     root = root_of(repo)
     new_project(root, "alpha")
     new_project(root, "beta", {"include_models_in_unity_catalog": True})
-    assert invoke(repo, "sync-workflows").returncode == 0
+    assert invoke_in_process(repo, "sync-workflows").returncode == 0
     commit(repo, "alpha and beta")
     change_template(root)
     new_project(root, "gamma", {"include_feature_store": True})  # rendered from the new one
@@ -45,7 +45,7 @@ def test_json_lists_every_project_with_the_same_facts_as_the_table(listed):
     assert by_name["alpha"]["last_commit"]["subject"] == "alpha and beta"
     assert by_name["alpha"]["dir"] == "projects/alpha"
 
-    table = invoke(listed, "list-projects")
+    table = invoke_in_process(listed, "list-projects")
     assert table.returncode == 0, table.stderr
     rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[1:4]}
     assert rows["alpha"][:7] == ["alpha", "projects/alpha", OLD, "behind", "no", "no", "yes"]

@@ -16,6 +16,7 @@ from tests.conftest import (
     fail_on_nth_file,
     git_status,
     invoke,
+    invoke_in_process,
     root_of,
 )
 
@@ -41,14 +42,14 @@ def test_new_project_cli_creates_bundle_and_answers(repo):
 @pytest.mark.skipif(not BUNDLE_SCHEMA.exists(), reason="../shared/reference not present")
 @pytest.mark.parametrize("flags", [[], ["--unity-catalog"], ["--feature-store", "--unity-catalog"]])
 def test_new_project_bundle_is_schema_valid(repo, flags):
-    assert invoke(repo, "new-project", "--name", "churn", *flags).returncode == 0
+    assert invoke_in_process(repo, "new-project", "--name", "churn", *flags).returncode == 0
     document = merged_bundle(root_of(repo) / "projects" / "churn")
     assert document.get("resources"), "includes were not merged"
     assert schema_errors(document) == []
 
 
 def test_project_ci_is_rendered_inside_the_project(repo):
-    assert invoke(repo, "new-project", "--name", "project2").returncode == 0
+    assert invoke_in_process(repo, "new-project", "--name", "project2").returncode == 0
     workflows = root_of(repo) / "projects" / "project2" / ".github" / "workflows"
     assert sorted(p.name.startswith("project2-") for p in workflows.iterdir())
     assert not (root_of(repo) / ".github").exists()
@@ -71,18 +72,18 @@ def test_project_ci_is_rendered_inside_the_project(repo):
     ],
 )
 def test_bad_names_are_refused_cleanly(repo, name, needle):
-    result = invoke(repo, "new-project", f"--name={name}")
+    result = invoke_in_process(repo, "new-project", f"--name={name}")
     assert_user_error(result, needle)
     assert git_status(repo) == ""
 
 
 def test_existing_and_colliding_names_are_refused(repo):
-    assert invoke(repo, "new-project", "--name", "my-proj").returncode == 0
+    assert invoke_in_process(repo, "new-project", "--name", "my-proj").returncode == 0
     repo.git.add(A=True)
     repo.index.commit("add my-proj")
-    assert_user_error(invoke(repo, "new-project", "--name", "my-proj"), "already exists")
+    assert_user_error(invoke_in_process(repo, "new-project", "--name", "my-proj"), "already exists")
     assert_user_error(
-        invoke(repo, "new-project", "--name", "my_proj"), "projects/my_proj", "'my-proj'"
+        invoke_in_process(repo, "new-project", "--name", "my_proj"), "projects/my_proj", "'my-proj'"
     )
     assert git_status(repo) == ""
 
@@ -105,35 +106,43 @@ def test_broken_monorepo_yml_is_refused(repo, content, needle):
     config.write_text(yaml.safe_dump({**original, **patch}))
     repo.git.add(A=True)
     repo.index.commit("break config")
-    result = invoke(repo, "new-project", "--name", "project2")
+    result = invoke_in_process(repo, "new-project", "--name", "project2")
     assert_user_error(result, "monorepo.yml", needle)
     assert git_status(repo) == ""
 
 
 def test_bad_options_are_refused(repo):
     assert_user_error(
-        invoke(repo, "new-project", "--name", "abc", "--schema-name", "x"), "schema_name"
+        invoke_in_process(repo, "new-project", "--name", "abc", "--schema-name", "x"), "schema_name"
     )
     assert_user_error(
-        invoke(repo, "new-project", "--name", "abc", "--unity-catalog", "--schema-name", "a.b"),
+        invoke_in_process(
+            repo, "new-project", "--name", "abc", "--unity-catalog", "--schema-name", "a.b"
+        ),
         "schema_name",
     )
     assert_user_error(
-        invoke(repo, "new-project", "--name", "abc", "--inference-table", "just_a_table"),
+        invoke_in_process(
+            repo, "new-project", "--name", "abc", "--inference-table", "just_a_table"
+        ),
         "inference_table_name",
         "include_models_in_unity_catalog",
     )
     assert_user_error(
-        invoke(repo, "new-project", "--name", "abc", "--unity-catalog", "--inference-table", "a.b"),
+        invoke_in_process(
+            repo, "new-project", "--name", "abc", "--unity-catalog", "--inference-table", "a.b"
+        ),
         "inference_table_name",
         "table name",
     )
     assert_user_error(
-        invoke(repo, "new-project", "--name", "abc", "--answer", "compute=gpu"),
+        invoke_in_process(repo, "new-project", "--name", "abc", "--answer", "compute=gpu"),
         "compute",
         "serverless, classic",
     )
-    assert_user_error(invoke(repo, "new-project", "--name", "abc", "--answer", "x"), "NAME=VALUE")
+    assert_user_error(
+        invoke_in_process(repo, "new-project", "--name", "abc", "--answer", "x"), "NAME=VALUE"
+    )
     assert git_status(repo) == ""
 
 
@@ -160,7 +169,7 @@ def test_options_reach_the_answers(repo):
 
 
 def test_dry_run_writes_nothing(repo):
-    result = invoke(repo, "new-project", "--name", "project2", "--dry-run")
+    result = invoke_in_process(repo, "new-project", "--name", "project2", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "Would create" in result.stdout
     assert "projects/project2/databricks.yml" in result.stdout
@@ -230,16 +239,20 @@ def test_invoke_help_documents_every_option(repo):
 
 
 def test_names_differing_only_in_case_are_refused(repo):
-    assert invoke(repo, "new-project", "--name", "my-proj").returncode == 0
-    assert_user_error(invoke(repo, "new-project", "--name", "My-Proj"), "differ in more than case")
-    assert_user_error(invoke(repo, "new-project", "--name", "MY_PROJ"), "projects/MY_PROJ")
+    assert invoke_in_process(repo, "new-project", "--name", "my-proj").returncode == 0
+    assert_user_error(
+        invoke_in_process(repo, "new-project", "--name", "My-Proj"), "differ in more than case"
+    )
+    assert_user_error(
+        invoke_in_process(repo, "new-project", "--name", "MY_PROJ"), "projects/MY_PROJ"
+    )
 
 
 def test_dangling_symlink_in_the_way_is_a_clear_error(repo):
     root = root_of(repo)
     (root / "projects").mkdir(exist_ok=True)
     (root / "projects" / "ghost").symlink_to(root / "nowhere")
-    assert_user_error(invoke(repo, "new-project", "--name", "ghost"), "projects/ghost")
+    assert_user_error(invoke_in_process(repo, "new-project", "--name", "ghost"), "projects/ghost")
     assert (root / "projects" / "ghost").is_symlink()
 
 
@@ -255,20 +268,22 @@ def test_new_project_directories_follow_the_umask(repo):
 
 
 def test_broken_answers_file_is_one_line_in_every_task(repo):
-    assert invoke(repo, "new-project", "--name", "alpha").returncode == 0
+    assert invoke_in_process(repo, "new-project", "--name", "alpha").returncode == 0
     answers = root_of(repo) / "projects" / "alpha" / ".stack-answers.yml"
     answers.write_bytes(b"project_name: alpha\nx: \xff\n")
-    assert_user_error(invoke(repo, "sync-workflows"), ".stack-answers.yml", "not UTF-8")
+    assert_user_error(invoke_in_process(repo, "sync-workflows"), ".stack-answers.yml", "not UTF-8")
     answers.write_text("project_name: 'a/b'\n")
-    assert_user_error(invoke(repo, "new-project", "--name", "beta"), "project_name 'a/b'")
+    assert_user_error(
+        invoke_in_process(repo, "new-project", "--name", "beta"), "project_name 'a/b'"
+    )
 
 
 def test_copied_project_with_the_same_recorded_name_is_refused(repo):
-    assert invoke(repo, "new-project", "--name", "alpha").returncode == 0
+    assert invoke_in_process(repo, "new-project", "--name", "alpha").returncode == 0
     root = root_of(repo)
     shutil.copytree(root / "projects" / "alpha", root / "projects" / "alpha_copy")
     for task in ("sync-workflows", "lint", "bundle-validate"):
-        result = invoke(repo, task)
+        result = invoke_in_process(repo, task)
         assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
         assert "projects/alpha_copy/.stack-answers.yml: project_name 'alpha'" in (
             result.stdout + result.stderr

@@ -8,7 +8,6 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import pytest
 import yaml
 
 from monostack.checks import MONOREPO
@@ -280,15 +279,13 @@ def test_unloadable_template_or_config_is_one_failed_case(repo):
 
 
 # --------------------------------------------------------------------- the shipped template
-@pytest.fixture(scope="module")
-def shipped_matrix(tmp_path_factory):
-    """The shipped template's full matrix, computed once for the tests below."""
-    repo = make_repo(tmp_path_factory.mktemp("shipped") / "mono")
-    return repo, run_render_matrix(root_of(repo), jobs=2)
-
-
 def test_shipped_template_passes_every_combination(shipped_matrix):
-    _, results = shipped_matrix
+    """The session's one full run (tests/conftest.py), shared with the tests that seed it."""
+    root, results = shipped_matrix.root, shipped_matrix.results
+    combos = matrix_combinations(load_template(root / "stack_template"), load_config(root))
+    assert sorted((r.check, r.case) for r in results) == sorted(
+        ("render-matrix", c[0]) for c in combos
+    )
     assert len(results) >= 36
     problems = {r.case: [f"{f.location()}: {f.message}" for f in r.errors] for r in results}
     assert {case: errs for case, errs in problems.items() if errs} == {}
@@ -297,10 +294,10 @@ def test_shipped_template_passes_every_combination(shipped_matrix):
 def test_planted_defect_in_shipped_template_fails_exactly_its_combinations(
     shipped_matrix, tmp_path
 ):
-    repo, baseline = shipped_matrix
+    baseline = shipped_matrix.results
     root = root_of(make_repo(tmp_path / "planted"))
     shutil.rmtree(root / "stack_template")  # the very template the baseline ran on
-    shutil.copytree(root_of(repo) / "stack_template", root / "stack_template")
+    shutil.copytree(shipped_matrix.root / "stack_template", root / "stack_template")
     bundle = root / "stack_template/project/databricks.yml.j2"
     bundle.write_text(
         bundle.read_text() + "{% if include_feature_store %}\nplanted: [unclosed\n{% endif %}\n"
@@ -314,7 +311,7 @@ def test_planted_defect_in_shipped_template_fails_exactly_its_combinations(
         workflow.read_text() + "{% if monorepo.cloud == 'aws' %}\n# {{ '{{' }} left\n{% endif %}\n"
     )
     planted = run_render_matrix(root, jobs=2)
-    assert [r.case for r in planted] == [r.case for r in baseline]
+    assert sorted(r.case for r in planted) == sorted(r.case for r in baseline)
     before = {r.case: r.findings for r in baseline}
     changed = {r.case for r in planted if r.findings != before[r.case]}
     yaml_broken = {

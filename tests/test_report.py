@@ -211,11 +211,11 @@ def test_long_case_names_stay_whole_off_a_terminal():
 
 
 def test_unusable_junit_path_is_refused_before_the_checks_run(repo, tmp_path):
-    from tests.conftest import assert_user_error, invoke
+    from tests.conftest import assert_user_error, invoke, invoke_in_process
 
     (tmp_path / "file").write_text("x")
     for bad, needle in ((str(tmp_path), "is a directory"), (f"{tmp_path}/file/x.xml", "folder")):
-        result = invoke(repo, "bundle-validate", "--junit-xml", bad)
+        result = invoke_in_process(repo, "bundle-validate", "--junit-xml", bad)
         assert_user_error(result, "--junit-xml", needle)
         assert "bundle-validate:" not in result.stdout  # nothing ran
     good = tmp_path / "new" / "dir" / "junit.xml"

@@ -14,7 +14,14 @@ from monostack import runner
 from monostack.checks import ERROR, MONOREPO, WARNING, CaseResult, Finding
 from monostack.errors import UserError
 from monostack.runner import parse_jobs, run_checks, select
-from tests.conftest import assert_user_error, git_status, invoke, root_of
+from tests.conftest import (
+    assert_user_error,
+    git_status,
+    invoke,
+    invoke_in_process,
+    root_of,
+    seed_matrix_cache,
+)
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -397,9 +404,9 @@ def render_matrix_cases(junit: Path) -> list[str]:
 def two_projects(repo: git.Repo) -> git.Repo:
     """A fresh repo after `new-project` twice and `sync-workflows`, committed."""
     for args in (("--name", "churn"), ("--name", "fraud", "--unity-catalog", "--feature-store")):
-        result = invoke(repo, "new-project", *args)
+        result = invoke_in_process(repo, "new-project", *args)
         assert result.returncode == 0, result.stderr
-    result = invoke(repo, "sync-workflows")
+    result = invoke_in_process(repo, "sync-workflows")
     assert result.returncode == 0, result.stdout + result.stderr
     commit_all(repo, "two projects")
     return repo
@@ -422,15 +429,21 @@ def combination_count(root: Path) -> int:
     )
 
 
-def test_test_all_passes_on_a_fresh_repo_and_writes_junit(two_projects, tmp_path):
+def test_test_all_passes_on_a_fresh_repo_and_writes_junit(two_projects, tmp_path, shipped_matrix):
+    # the template's matrix as the session ran it (tests/test_render_matrix.py); the real CLI
+    # reports every combination, the projects' cases are run here
+    seed_matrix_cache(shipped_matrix, two_projects)
     junit = tmp_path / "reports" / "junit.xml"
     result = invoke(two_projects, "test-all", "--junit-xml", str(junit))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("test-all: ") and ", 0 failed, " in last
-    for check in ("lint", "render-matrix", "bundle-validate", "sync-workflows"):
+    for check in ("lint", "bundle-validate", "sync-workflows"):
         assert f"running {check}" in result.stderr
+    # the matrix came from the seeded cache (a cold run goes through tests/test_cache.py)
+    assert "running render-matrix" not in result.stderr
+    assert "cases unchanged: results from the cache" in result.stdout
     root = ET.parse(junit).getroot()
     assert [s.get("name") for s in root.findall("testsuite")] == [
         "lint",
@@ -500,11 +513,12 @@ def test_cli_input_errors_are_one_line(three):
     root = root_of(three)
     assert_user_error(invoke(three, "lint", "--project", "nope"), "'nope'", "alpha, beta")
     assert_user_error(
-        invoke(three, "bundle-validate", "--changed-since", "no-such-ref"), "no-such-ref"
+        invoke_in_process(three, "bundle-validate", "--changed-since", "no-such-ref"),
+        "no-such-ref",
     )
-    assert_user_error(invoke(three, "render-matrix", "--jobs", "zero"), "--jobs")
+    assert_user_error(invoke_in_process(three, "render-matrix", "--jobs", "zero"), "--jobs")
     assert_user_error(
-        invoke(three, "test-all", "--project", "alpha", "--project", "zeta"), "'zeta'"
+        invoke_in_process(three, "test-all", "--project", "alpha", "--project", "zeta"), "'zeta'"
     )
     assert not (root / "junit.xml").exists()
     assert git_status(three) == ""

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from monostack.errors import UserError
 from monostack.runner import run_checks
 from monostack.shard import parse_shard, pick, split
-from tests.conftest import invoke, root_of
+from tests.conftest import invoke, root_of, seed_matrix_cache
 from tests.test_cache import CHECKS, counted  # noqa: F401 - the fixture
 
 costs = st.dictionaries(st.text(min_size=1, max_size=8), st.floats(0, 100), max_size=60)
@@ -112,7 +112,8 @@ def test_shards_of_a_real_run_cover_every_case_exactly_once(counted):  # noqa: F
     assert sorted(seen) == sorted((r.check, r.case) for r in full)
 
 
-def test_cli_shard_writes_its_own_junit(shipped_repo, tmp_path):
+def test_cli_shard_writes_its_own_junit(shipped_repo, tmp_path, shipped_matrix):
+    seed_matrix_cache(shipped_matrix, shipped_repo)  # the cases, not the template, are tested
     names = []
     for k in (1, 2):
         junit = tmp_path / f"shard{k}.xml"

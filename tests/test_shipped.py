@@ -8,7 +8,13 @@ from monostack import basetree
 from monostack.config import load_config
 from monostack.projects import ANSWERS_FILE, TEMPLATE_VERSION_KEY, discover_projects
 from monostack.template import load_template
-from tests.conftest import REPO_ROOT, git_status, invoke, root_of
+from tests.conftest import (
+    REPO_ROOT,
+    git_status,
+    invoke_in_process,
+    root_of,
+    seed_matrix_cache,
+)
 
 
 def test_example_project_is_what_the_template_renders():
@@ -36,15 +42,18 @@ def test_example_project_is_what_the_template_renders():
             assert on_disk[rel] == data, f"{rel} differs from the template's rendering"
 
 
-def test_shipped_repo_is_in_sync_and_test_all_passes(shipped_repo, tmp_path):
-    check = invoke(shipped_repo, "sync-workflows", "--check")
+def test_shipped_repo_is_in_sync_and_test_all_passes(shipped_repo, tmp_path, shipped_matrix):
+    check = invoke_in_process(shipped_repo, "sync-workflows", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
-    assert invoke(shipped_repo, "sync-workflows").returncode == 0
+    assert invoke_in_process(shipped_repo, "sync-workflows").returncode == 0
     assert git_status(shipped_repo) == ""
+    # the template's matrix as the session ran it on this same template and monorepo.yml
+    seed_matrix_cache(shipped_matrix, shipped_repo)
     junit = tmp_path / "junit.xml"
-    result = invoke(shipped_repo, "test-all", "--junit-xml", str(junit))
+    result = invoke_in_process(shipped_repo, "test-all", "--junit-xml", str(junit))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "0 failed" in result.stdout
+    assert "cases unchanged: results from the cache" in result.stdout
     cases = ET.parse(junit).getroot().iter("testcase")
     by_check = {}
     for case in cases:

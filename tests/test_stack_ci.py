@@ -29,7 +29,7 @@ import yaml
 from monostack.config import CICD_PLATFORMS, CLOUDS, load_config
 from monostack.projects import new_project
 from monostack.template import load_template
-from tests.conftest import REPO_ROOT, VENV_BIN, invoke, root_of
+from tests.conftest import REPO_ROOT, VENV_BIN, invoke_in_process, root_of
 
 GITHUB = "github_actions"
 GHES = "github_actions_for_github_enterprise_servers"
@@ -955,7 +955,7 @@ def test_lint_workflow_commands_pass_on_a_synced_repo_and_catch_a_bad_file(
         re.sub(r"(?m)^cicd_platform: .*$", f"cicd_platform: {platform}", config)
     )
     new_project(root, "churn", {}, dry_run=False)
-    result = invoke(repo, "sync-workflows")
+    result = invoke_in_process(repo, "sync-workflows")
     assert result.returncode == 0, result.stdout + result.stderr
     steps = lint_steps(root, platform)
     names = [n for n, _ in steps]

@@ -15,7 +15,14 @@ from monostack.errors import UserError
 from monostack.projects import ANSWERS_FILE, new_project
 from monostack.template import load_template
 from monostack.update import report_lines, update_projects
-from tests.conftest import REPO_ROOT, assert_user_error, git_status, invoke, root_of
+from tests.conftest import (
+    REPO_ROOT,
+    assert_user_error,
+    git_status,
+    invoke,
+    invoke_in_process,
+    root_of,
+)
 
 DEPLOY_LINE = "# Deploy with `databricks bundle deploy -t <target>` from this directory"
 MODEL_LINE = "    description: Name of the registered model."
@@ -70,9 +77,13 @@ def change_template(root: Path, version: str = NEW) -> None:
 
 
 @pytest.fixture
-def three(repo):
+def three(built_repo):
     """alpha (workspace registry), beta (Unity Catalog), gamma (feature store), each with a
     committed local change; then a committed template change."""
+    return built_repo("update-three", _three)
+
+
+def _three(repo) -> None:
     root = root_of(repo)
     new_project(root, "alpha")
     new_project(root, "beta", {"include_models_in_unity_catalog": True})
@@ -85,11 +96,10 @@ def three(repo):
     commit(repo, "local changes")
     change_template(root)
     commit(repo, "template 0.2.0")
-    return repo
 
 
 def test_check_names_every_project_behind(three):
-    result = invoke(three, "update-projects", "--check")
+    result = invoke_in_process(three, "update-projects", "--check")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "3 project(s) behind the template: alpha, beta, gamma" in result.stdout
     assert git_status(three) == ""
@@ -130,12 +140,12 @@ def test_update_merges_reports_conflict_and_second_run_is_noop(three):
     assert all(line in gamma.splitlines() for line in committed)  # every local line kept
 
     before = snapshot(root)
-    again = invoke(three, "update-projects")
+    again = invoke_in_process(three, "update-projects")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "3 up to date." in again.stdout
     assert snapshot(root) == before
     commit(three, "update")
-    assert invoke(three, "update-projects", "--check").returncode == 0
+    assert invoke_in_process(three, "update-projects", "--check").returncode == 0
 
 
 def test_dry_run_prints_plan_and_writes_nothing(three):
@@ -161,7 +171,7 @@ def test_dirty_project_is_refused_and_nothing_written(three):
     root = root_of(three)
     (root / "projects/beta/notes.txt").write_text("wip\n")
     before = snapshot(root)
-    result = invoke(three, "update-projects")
+    result = invoke_in_process(three, "update-projects")
     assert_user_error(result, "projects/beta: uncommitted changes", "notes.txt", "commit or stash")
     assert snapshot(root) == before
 
@@ -299,20 +309,20 @@ def test_missing_base_is_a_clear_error(repo):
 def test_sync_runs_when_ci_files_changed(repo):
     root = root_of(repo)
     new_project(root, "alpha")
-    assert invoke(repo, "sync-workflows").returncode == 0
+    assert invoke_in_process(repo, "sync-workflows").returncode == 0
     commit(repo, "alpha")
     ci = "stack_template/project/.github/workflows/{{ project_name }}-bundle-ci.yml.j2"
     with (root / ci).open("a") as fh:
         fh.write("# template CI note\n")
     commit(repo, "CI note")
-    result = invoke(repo, "update-projects")
+    result = invoke_in_process(repo, "update-projects")
     assert "CI files changed: run `invoke sync-workflows` next." in result.stdout
     repo.git.reset("--hard")
-    result = invoke(repo, "update-projects", "--sync")
+    result = invoke_in_process(repo, "update-projects", "--sync")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sync-workflows:" in result.stdout
     assert "# template CI note" in (root / ".github/workflows/alpha-bundle-ci.yml").read_text()
-    assert invoke(repo, "sync-workflows", "--check").returncode == 0
+    assert invoke_in_process(repo, "sync-workflows", "--check").returncode == 0
 
 
 KILLER = """
@@ -405,18 +415,20 @@ def test_shipped_project1_with_base_head(shipped_repo):
     """The documented way in for projects recorded without a base (as project1 was before it
     moved to template 0.2.0 with update-projects)."""
     root = root_of(shipped_repo)
-    assert invoke(shipped_repo, "update-projects", "--check").returncode == 0  # it records one
+    assert (
+        invoke_in_process(shipped_repo, "update-projects", "--check").returncode == 0
+    )  # it records one
     answers = root / "projects/project1" / ANSWERS_FILE
     answers.write_text(
         "".join(ln for ln in answers.read_text().splitlines(True) if "_template_tree" not in ln)
     )
     commit(shipped_repo, "project1 without a base")
-    result = invoke(shipped_repo, "update-projects", "--base", "HEAD")
+    result = invoke_in_process(shipped_repo, "update-projects", "--base", "HEAD")
     assert result.returncode == 0, result.stdout + result.stderr
     assert git_status(shipped_repo).split() == ["M", "projects/project1/.stack-answers.yml"]
     assert answers_of(root, "project1")["_template_tree"] == basetree.resolve_base(root, "HEAD")
     commit(shipped_repo, "record base")
-    assert invoke(shipped_repo, "update-projects", "--check").returncode == 0
+    assert invoke_in_process(shipped_repo, "update-projects", "--check").returncode == 0
 
 
 def test_monorepo_in_a_subfolder_of_the_git_repository(tmp_path):

@@ -152,9 +152,7 @@ def schema_check(root: Path, schema: str, files: list[str]) -> subprocess.Comple
     )
 
 
-@pytest.fixture
-def alpha(repo):
-    """A repo with project alpha (from the real template) plus one hand-made workflow, committed."""
+def _alpha_with_extra(repo) -> None:
     root = root_of(repo)
     new_project(root, "alpha")
     write(
@@ -163,7 +161,12 @@ def alpha(repo):
         project_workflow("alpha", "alpha extra", "alpha-extra-${{ github.ref }}"),
     )
     commit(repo, "alpha")
-    return repo
+
+
+@pytest.fixture
+def alpha(built_repo):
+    """A repo with project alpha (from the real template) plus one hand-made workflow, committed."""
+    return built_repo("workflows-alpha", _alpha_with_extra)
 
 
 # ---------------------------------------------------------------- acceptance

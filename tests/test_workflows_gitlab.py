@@ -15,7 +15,7 @@ from monostack.workflows import parse_managed, sync_findings, sync_workflows
 from monostack.workflows.gitlab import GITLAB_ROOT, PipelineFile, compose
 from monostack.workflows.gitlab_rules import GLOBAL_KEYWORDS, gitlab_conflicts
 from monostack.yamlutil import GitLabLoader
-from tests.conftest import git_status, invoke, root_of
+from tests.conftest import git_status, invoke, invoke_in_process, root_of
 from tests.test_workflows import commit, write
 
 PIPELINES = ".gitlab/pipelines"
@@ -185,7 +185,7 @@ def test_pipeline_files_linked_out_of_the_repo_are_refused_never_read(gitlab_rep
     (root / link).symlink_to(outside)
     with pytest.raises(UserError, match=f"^{re.escape(link)}: is a symbolic link"):
         sync_workflows(root)
-    result = invoke(gitlab_repo, "sync-workflows")
+    result = invoke_in_process(gitlab_repo, "sync-workflows")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"error: {link}: is a symbolic link" in result.stderr
     assert outside.read_text() == "churn-unit-tests:\n  script: [echo stolen]\n"
@@ -234,7 +234,7 @@ def test_cli_check_and_conflict_exit_codes(gitlab_repo):
     assert invoke(gitlab_repo, "sync-workflows", "--check").returncode == 0
     root = root_of(gitlab_repo)
     write(root, f"{PIPELINES}/team.yml", "churn-unit-tests:\n  script: [echo]\n")
-    result = invoke(gitlab_repo, "sync-workflows")
+    result = invoke_in_process(gitlab_repo, "sync-workflows")
     assert result.returncode == 1
     assert "error: job 'churn-unit-tests' is defined in both" in result.stderr
     assert "Traceback" not in result.stderr
