@@ -33,11 +33,14 @@ from typing import TYPE_CHECKING, Any
 from monostack.errors import UserError, located, not_utf8, short
 from monostack.safeio import check_no_links, list_files, read_file
 from monostack.template_env import (
+    checks_marker,
+    checks_passed,
     compile_expression,
     compile_string,
     error_text,
     in_template,
     make_environment,
+    record_checks_passed,
     template_line,
 )
 from monostack.template_params import (
@@ -51,7 +54,7 @@ from monostack.template_params import (
     validate_value,
 )
 from monostack.template_rules import ENGINE_NAMES, check_expression, check_names
-from monostack.yamlutil import load_yaml_file, load_yaml_text
+from monostack.yamlutil import load_yaml_text, read_yaml_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
@@ -329,7 +332,7 @@ def load_template(root: Path) -> StackTemplate:
     if not os.path.lexists(path):
         raise UserError(f"{path}: not found; the stack template needs a {STACK_FILE}")
     with located(str(path)):
-        return _parse_template(root, load_yaml_file(path, str(path), root=root), None)
+        return _parse_template(root, read_yaml_text(path, str(path), root=root), None)
 
 
 def load_template_files(root: Path, files: Mapping[str, bytes]) -> StackTemplate:
@@ -344,11 +347,16 @@ def load_template_files(root: Path, files: Mapping[str, bytes]) -> StackTemplate
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: {not_utf8(exc)}") from None
     with located(str(path)):
-        return _parse_template(root, load_yaml_text(text, str(path)), dict(files))
+        return _parse_template(root, text, dict(files))
 
 
-def _parse_template(root: Path, data: Any, files: dict[str, bytes] | None) -> StackTemplate:
+def _parse_template(root: Path, text: str, files: dict[str, bytes] | None) -> StackTemplate:
+    """``stack.yml``'s ``text`` as a StackTemplate. Its deeper checks (expressions, patterns,
+    literal defaults) run once per text: a cache entry says this very text passed them."""
     path = root / STACK_FILE
+    data = load_yaml_text(text, str(path))
+    marker = checks_marker(root.parent, text)
+    checked = checks_passed(marker)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping with version, parameters and skip")
     unknown = [k for k in data if k not in ("version", "parameters", "skip")]
@@ -364,10 +372,11 @@ def _parse_template(root: Path, data: Any, files: dict[str, bytes] | None) -> St
     for name, spec in raw_params.items():
         if name in RESERVED_NAMES:
             raise UserError(f"{path}: parameters.{name}: {name!r} is reserved; rename it")
-        params[name] = param_from(name, spec, f"{path}: parameters.{name}")
+        params[name] = param_from(name, spec, f"{path}: parameters.{name}", checked)
     if "project_name" not in params:
         raise UserError(f"{path}: parameters: 'project_name' must be declared")
-    check_names(path, params)
+    if not checked:
+        check_names(path, params)
     raw_rules = data.get("skip") or []
     if not isinstance(raw_rules, list):
         raise UserError(f"{path}: skip: expected a list of {{when, paths}} rules")
@@ -382,11 +391,15 @@ def _parse_template(root: Path, data: Any, files: dict[str, bytes] | None) -> St
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise UserError(f"{where}.paths: expected a list of glob patterns")
         rules.append(SkipRule(when=str(rule["when"]), paths=tuple(paths)))
-        check_expression(str(rule["when"]), set(params) | ENGINE_NAMES, f"{where}.when")
-    return StackTemplate(
+        if not checked:
+            check_expression(str(rule["when"]), set(params) | ENGINE_NAMES, f"{where}.when")
+    template = StackTemplate(
         root=root,
         version=str(version),
         parameters=params,
         skip_rules=tuple(rules),
         files=files,
     )
+    if not checked:
+        record_checks_passed(marker)
+    return template

@@ -4,7 +4,8 @@ the compiled-template cache, and error text that names the template file and lin
 Disk templates, macros and includes are read through :func:`monostack.safeio.read_file`, so a
 symlink in the template never pulls a file from outside into a project. Compiled templates are
 kept in ``.git/monostack/jinja-*`` (:func:`bytecode_cache`), so ``new-project`` does not
-compile the template on every run.
+compile the template on every run; so is a mark for each ``stack.yml`` text that passed its
+checks (:func:`checks_marker`), so they are not redone either.
 """
 
 from __future__ import annotations
@@ -133,6 +134,13 @@ def bytecode_cache(repo_root: Path) -> Any:
     or when the folder cannot be made: templates are then compiled each run."""
     import jinja2
 
+    folder = _cache_folder(repo_root)
+    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
+
+
+def _cache_folder(repo_root: Path) -> Path | None:
+    import jinja2
+
     from monostack.repolock import state_dir
 
     state = state_dir(Path(repo_root))
@@ -145,7 +153,49 @@ def bytecode_cache(repo_root: Path) -> Any:
         folder.mkdir(exist_ok=True)
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    return folder
+
+
+# Bump when the checks stack.yml gets on loading change (monostack.template_rules, param_from):
+# a stack.yml that passed the old checks must be checked again.
+CHECKS_VERSION = 1
+
+
+def checks_marker(repo_root: Path, stack_text: str) -> Path | None:
+    """The empty file in the compiled-template cache whose presence says that a ``stack.yml``
+    of exactly ``stack_text`` passed every check of :mod:`monostack.template_rules` (parsing
+    its expressions, ReDoS-prone patterns, literal defaults): those results depend only on the
+    text, this code and Jinja2's version (part of the folder's name), so ``new-project`` does
+    not redo them every run. None where there is no cache."""
+    import hashlib
+    import sys
+
+    folder = _cache_folder(repo_root)
+    if folder is None:
+        return None
+    key = f"{CHECKS_VERSION} {sys.version_info[0]}.{sys.version_info[1]}\0{stack_text}"
+    return folder / f"stack-checked-{hashlib.sha256(key.encode('utf-8')).hexdigest()}"
+
+
+def checks_passed(marker: Path | None) -> bool:
+    """Whether ``marker`` is there, as a regular file (a link or anything else: check again)."""
+    import stat
+
+    try:
+        return marker is not None and stat.S_ISREG(os.lstat(marker).st_mode)
+    except OSError:
+        return False
+
+
+def record_checks_passed(marker: Path | None) -> None:
+    """Leave ``marker`` (empty, so a kill cannot leave half of it); never through a link."""
+    if marker is None:
+        return
+    import contextlib
+
+    # already there, or the cache is not writable: the checks simply run again next time
+    with contextlib.suppress(OSError):
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
 
 
 def _cached(env: Any, kind: str, text: str, compile: Callable[[str], Any]) -> Any:

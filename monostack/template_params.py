@@ -131,7 +131,9 @@ def validate_value(param: Parameter, value: Any) -> None:
         raise InvalidAnswer(f"parameter {param.name!r}: {short(value)} is not valid: {why}")
 
 
-def param_from(name: str, spec: Any, where: str) -> Parameter:
+def param_from(name: str, spec: Any, where: str, checked: bool = False) -> Parameter:
+    """One parameter declaration; ``checked``: its text already passed the deeper checks
+    (a valid, ReDoS-safe pattern, a default it accepts), so they are not run again."""
     if not isinstance(spec, dict):
         raise UserError(f"{where}: expected a mapping of parameter settings")
     unknown = [k for k in spec if k not in _PARAM_KEYS]
@@ -146,9 +148,9 @@ def param_from(name: str, spec: Any, where: str) -> Parameter:
     if choices is not None and (not isinstance(choices, list) or not choices):
         raise UserError(f"{where}.choices: expected a non-empty list")
     pattern = spec.get("pattern")
-    if pattern is not None:
-        if not isinstance(pattern, str):
-            raise UserError(f"{where}.pattern: expected a regular expression string")
+    if pattern is not None and not isinstance(pattern, str):
+        raise UserError(f"{where}.pattern: expected a regular expression string")
+    if pattern is not None and not checked:
         try:
             re.compile(pattern)
         except re.error as exc:
@@ -168,7 +170,8 @@ def param_from(name: str, spec: Any, where: str) -> Parameter:
         raise UserError(f"{where}.computed: expected true or false")
     if spec.get("computed") and spec.get("default") is None:
         raise UserError(f"{where}: a computed parameter needs a default")
-    check_literal_default(spec, typ, choices, pattern, where)
+    if not checked:
+        check_literal_default(spec, typ, choices, pattern, where)
     return Parameter(
         name=name,
         type=typ,

@@ -144,9 +144,15 @@ def load_yaml_file(path: Path, source: str | None = None, root: Path | None = No
     Read through :func:`monostack.treeio.read_path`: never through a symlink (below ``root``
     when given), never a special file.
     """
+    source = source or str(path)
+    return load_yaml_text(read_yaml_text(path, source, root), source)
+
+
+def read_yaml_text(path: Path, source: str, root: Path | None = None) -> str:
+    """The text of a YAML file as :func:`load_yaml_file` reads it (its errors named ``source``),
+    for callers that also key something by the text."""
     from monostack.safeio import read_path
 
-    source = source or str(path)
     try:
         text = read_path(Path(path), root).decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -157,7 +163,7 @@ def load_yaml_file(path: Path, source: str | None = None, root: Path | None = No
         if message.startswith(f"{rel}:"):
             message = source + message[len(rel) :]
         raise UserError(message, file=source) from None
-    return load_yaml_text(text, source)
+    return text
 
 
 def compose_yaml(text: str) -> yaml.Node | None:

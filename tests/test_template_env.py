@@ -67,3 +67,90 @@ def test_uuid4_is_a_random_version_4_uuid():
     for value in values:
         parsed = uuid.UUID(value)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, value)
+
+
+def _cached_repo(tmp_path: Path, stack: str) -> Path:
+    """A template inside a repo with a git folder: the compiled-template cache is on."""
+    plain = make_template(tmp_path, stack, FILES)
+    (tmp_path / "repo/.git").mkdir(parents=True)
+    shutil.copytree(plain, tmp_path / "repo/stack_template")
+    return tmp_path / "repo/stack_template"
+
+
+def _count_checks(monkeypatch) -> list[str]:
+    """Record each deep stack.yml check as it runs (and still run it)."""
+    from monostack import template, template_params
+
+    calls: list[str] = []
+    for module, name in (
+        (template, "check_names"),
+        (template, "check_expression"),
+        (template_params, "check_literal_default"),
+        (template_params, "nested_quantifier"),
+    ):
+        real = getattr(module, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+    return calls
+
+
+def test_stack_checks_run_once_per_stack_text(tmp_path, monkeypatch):
+    root = _cached_repo(tmp_path, BASIC)
+    calls = _count_checks(monkeypatch)
+    first = load_template(root)
+    assert {"check_names", "check_expression", "nested_quantifier"} <= set(calls)
+    marks = list((tmp_path / "repo/.git/monostack").glob("jinja-*/stack-checked-*"))
+    assert len(marks) == 1 and marks[0].read_bytes() == b""
+
+    calls.clear()
+    again = load_template(root)  # the same text: nothing is checked again
+    assert calls == [] and again.parameters == first.parameters
+    assert _render(root, {"project_name": "demo"}) == _render(root, {"project_name": "demo"})
+
+    # any change to stack.yml's text (here a description) means checking it all again
+    stack = root / "stack.yml"
+    stack.write_text(
+        stack.read_text().replace("  use_thing:\n", "  use_thing:\n    description: x\n")
+    )
+    load_template(root)
+    assert "check_names" in calls
+    assert len(list((tmp_path / "repo/.git/monostack").glob("jinja-*/stack-checked-*"))) == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("when: use_thing", "when: use_thingy", "uses 'use_thingy'"),
+        ("'^[a-z]{3,}$'", "'^([a-z]+)+$'", "repeats a group that itself repeats"),
+        ("default: plain", "default: other", "is not one of its choices"),
+        ('when: "not use_thing"', 'when: "not use_thing nope"', "invalid Jinja2"),
+    ],
+)
+def test_a_bad_stack_yml_is_still_reported_once_a_good_one_is_cached(tmp_path, old, new, error):
+    root = _cached_repo(tmp_path, BASIC)
+    load_template(root)  # the good text is recorded as checked
+    stack = root / "stack.yml"
+    stack.write_text(stack.read_text().replace(old, new))
+    for _ in range(2):  # a failed check records nothing: it fails again, the same way
+        with pytest.raises(UserError, match=error) as info:
+            load_template(root)
+        assert str(stack) in info.value.message
+    assert len(list((tmp_path / "repo/.git/monostack").glob("jinja-*/stack-checked-*"))) == 1
+
+
+def test_a_link_in_place_of_a_check_mark_is_not_trusted(tmp_path, monkeypatch):
+    root = _cached_repo(tmp_path, BASIC)
+    load_template(root)
+    (mark,) = (tmp_path / "repo/.git/monostack").glob("jinja-*/stack-checked-*")
+    mark.unlink()
+    outside = tmp_path / "outside"
+    outside.write_text("x")
+    mark.symlink_to(outside)
+    calls = _count_checks(monkeypatch)
+    load_template(root)
+    assert "check_names" in calls  # checked again; the link is left alone, not written through
+    assert mark.is_symlink() and outside.read_text() == "x"
