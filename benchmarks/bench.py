@@ -113,6 +113,21 @@ class Bench:
         self.timings.append(timing)
         return timing
 
+    def measure_rounds(self, commands: list[tuple[str, list[str], str]]) -> list[Timing]:
+        """Time several ``(label, invoke args, note)`` commands in rounds (each once per round,
+        RUNS rounds), so that commands compared with each other see the same load."""
+        timings = [Timing(label, note) for label, _, note in commands]
+        for _ in range(self.runs):
+            for timing, (_, args, _) in zip(timings, commands, strict=True):
+                seconds, code = self.invoke(*args)
+                timing.seconds.append(seconds)
+                timing.exit_codes.add(code)
+        for timing in timings:
+            median = statistics.median(timing.seconds)
+            print(f"  {timing.label}: median {median:.2f} s", file=sys.stderr)
+        self.timings += timings
+        return timings
+
 
 def prepare(dest: Path) -> int:
     """Copy the checkout to ``dest``, seed projects if needed, sync CI files, commit."""
@@ -318,19 +333,18 @@ def scale_table(tmp: Path, runs: int, n: int, verbose: bool) -> str:
         lambda i: ["test-all"],
         note="warm rerun, from the cache",
     )
-    # the full run and the shards it is compared with: RUNS times each, as the other commands
-    full = big_runs.measure(
-        f"invoke test-all --no-cache  ({n} projects)",
-        lambda i: ["test-all", "--no-cache"],
-        note="full run",
+    # the full run and the shards it is compared with: in rounds (full, 1/4 .. 4/4), RUNS times
+    full, *shards = big_runs.measure_rounds(
+        [(f"invoke test-all --no-cache  ({n} projects)", ["test-all", "--no-cache"], "full run")]
+        + [
+            (
+                f"invoke test-all --no-cache --shard {k}/4  ({n} projects)",
+                ["test-all", "--no-cache", "--shard", f"{k}/4"],
+                "",
+            )
+            for k in (1, 2, 3, 4)
+        ]
     )
-    shards = [
-        big_runs.measure(
-            f"invoke test-all --no-cache --shard {k}/4  ({n} projects)",
-            lambda i, k=k: ["test-all", "--no-cache", "--shard", f"{k}/4"],
-        )
-        for k in (1, 2, 3, 4)
-    ]
     changed = big_runs.measure(
         f"invoke test-all --no-cache --changed-since main  (1 of {n} changed)",
         lambda i: ["test-all", "--no-cache", "--changed-since", "main"],
