@@ -94,14 +94,18 @@ class _NotPlain(Exception):
     """The folder holds something git records in its own way (a link, a nested repository)."""
 
 
-def hashed_tree(folder: Path) -> str | None:
+def hashed_tree(folder: Path, files: dict[str, bytes] | None = None) -> str | None:
     """The tree id ``git add --all --force`` and ``git write-tree`` give ``folder`` when no
     attribute or setting changes the bytes or modes git stores, computed without git: a blob is
     ``sha1(b"blob <size>\\0" + bytes)``, a tree lists ``<mode> <name>\\0<id>`` sorted as git
     sorts (a folder's name as if it ended in ``/``), empty folders are left out. None for an
-    empty folder or one holding a link, a special file or a nested ``.git``."""
+    empty folder or one holding a link, a special file or a nested ``.git``.
 
-    def tree_of(path: str) -> bytes | None:
+    ``files``, when given, receives each file's bytes by its path below ``folder`` (only when
+    a tree id is returned), so a caller that renders the folder reads it once."""
+    read: dict[str, bytes] = {}
+
+    def tree_of(path: str, rel: str) -> bytes | None:
         entries: list[tuple[bytes, bytes, bytes]] = []
         with os.scandir(path) as listing:
             for entry in listing:
@@ -109,7 +113,7 @@ def hashed_tree(folder: Path) -> str | None:
                 if entry.name == ".git" or entry.is_symlink():
                     raise _NotPlain
                 if entry.is_dir(follow_symlinks=False):
-                    sub = tree_of(entry.path)
+                    sub = tree_of(entry.path, f"{rel}{entry.name}/")
                     if sub is not None:
                         entries.append((name + b"/", b"40000 " + name, sub))
                     continue
@@ -119,6 +123,7 @@ def hashed_tree(folder: Path) -> str | None:
                 with os.fdopen(fd, "rb") as fh:
                     executable = os.fstat(fh.fileno()).st_mode & stat.S_IXUSR
                     data = fh.read()
+                read[rel + entry.name] = data
                 mode = b"100755 " if executable else b"100644 "
                 blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False)
                 entries.append((name, mode + name, blob.digest()))
@@ -129,19 +134,24 @@ def hashed_tree(folder: Path) -> str | None:
         return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).digest()
 
     try:
-        tree = tree_of(str(folder))
+        tree = tree_of(str(folder), "")
     except (_NotPlain, OSError):
         return None
-    return tree.hex() if tree is not None else None
+    if tree is None:
+        return None
+    if files is not None:
+        files.update(read)
+    return tree.hex()
 
 
-def record_base(root: Path) -> str | None:
+def record_base(root: Path, hashed: str | None = None) -> str | None:
     """:func:`record_template_tree` for a command that renders a project; None when ``root``
     is not in a git work tree. When a base ref already holds the template as it is on disk
     (:func:`hashed_tree`), nothing is written and at most one git call answers both questions
-    (none when the ref can be read from ``.git`` itself)."""
+    (none when the ref can be read from ``.git`` itself). ``hashed``: the template's
+    :func:`hashed_tree`, when the caller has it."""
     root = Path(root)
-    tree = hashed_tree(root / TEMPLATE_DIR)
+    tree = hashed or hashed_tree(root / TEMPLATE_DIR)
     if tree and _ref_on_disk(root, BASE_REF_PREFIX + tree):
         return tree
     args = ["rev-parse", "--is-inside-work-tree"]

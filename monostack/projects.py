@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monostack.basetree import TREE_KEY, record_base
+from monostack.basetree import TREE_KEY, hashed_tree, record_base
 from monostack.config import load_config
 from monostack.errors import UserError, not_utf8, short
 from monostack.repolock import repo_lock
@@ -278,7 +278,12 @@ def _new_project(
     on_file: Callable[[str], None] | None,
 ) -> NewProjectResult:
     config = load_config(root)
-    template = load_template(root / TEMPLATE_DIR)
+    # The template is read once: hashed for the base recorded below, and rendered from the
+    # same bytes (so the recorded base is exactly what was rendered).
+    check_no_links(root, TEMPLATE_DIR, "dir")  # never hash a linked template folder
+    read: dict[str, bytes] = {}
+    hashed = hashed_tree(root / TEMPLATE_DIR, read)
+    template = load_template(root / TEMPLATE_DIR, read if hashed else None)
     project_dir = validate_project_name(name, discover_projects(root))
     target = root / PROJECTS_DIR / project_dir
     if os.path.lexists(target):
@@ -297,7 +302,7 @@ def _new_project(
     if ANSWERS_FILE in tree:
         raise UserError(f"{template.root}: the template must not render {ANSWERS_FILE} itself")
     notes = []
-    base = None if dry_run else record_base(root)
+    base = None if dry_run else record_base(root, hashed)
     if base is None and not dry_run:
         notes.append(
             f"{root} is not a git repository, so no template base was recorded; "

@@ -80,6 +80,8 @@ class StackTemplate:
     parameters: dict[str, Parameter]
     skip_rules: tuple[SkipRule, ...] = ()
     files: Mapping[str, bytes] | None = None  # in-memory sources (paths under root), or disk
+    # a template on disk: its files as already read in one pass (with the base-tree hash)
+    read_ahead: Mapping[str, bytes] | None = field(default=None, repr=False)
     _env: Any = field(default=None, repr=False)
     _path_cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _expr_cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -89,7 +91,7 @@ class StackTemplate:
     @property
     def env(self) -> jinja2.Environment:
         if self._env is None:
-            self._env = make_environment(self.root, self.files)
+            self._env = make_environment(self.root, self.files, self.read_ahead)
         return self._env
 
     def _eval(self, expr: str, context: Mapping[str, Any], where: str) -> Any:
@@ -288,6 +290,8 @@ class StackTemplate:
                 data = text.encode("utf-8")
             elif self.files is not None:
                 data = self.files[f"{part}/{src}"]
+            elif self.read_ahead is not None and f"{part}/{src}" in self.read_ahead:
+                data = self.read_ahead[f"{part}/{src}"]
             else:
                 data = in_template(self.root, read_file, f"{part}/{src}")
             if dest in tree:
@@ -324,15 +328,19 @@ class StackTemplate:
         return dest
 
 
-def load_template(root: Path) -> StackTemplate:
-    """Read and validate ``<root>/stack.yml``."""
+def load_template(root: Path, read_ahead: Mapping[str, bytes] | None = None) -> StackTemplate:
+    """Read and validate ``<root>/stack.yml``. ``read_ahead``: the folder's files as already
+    read in one pass (:func:`monostack.basetree.hashed_tree`); rendering uses them instead of
+    reading each file again, and reads from disk what they lack."""
     root = Path(root)
     path = root / STACK_FILE
     check_no_links(root.parent, root.name, "dir")  # stack_template itself is no link
     if not os.path.lexists(path):
         raise UserError(f"{path}: not found; the stack template needs a {STACK_FILE}")
     with located(str(path)):
-        return _parse_template(root, read_yaml_text(path, str(path), root=root), None)
+        template = _parse_template(root, read_yaml_text(path, str(path), root=root), None)
+    template.read_ahead = read_ahead
+    return template
 
 
 def load_template_files(root: Path, files: Mapping[str, bytes]) -> StackTemplate:

@@ -80,12 +80,15 @@ def in_template(root: Path, reader: Callable[[Path, str], Any], rel: str) -> Any
         raise UserError(f"{root}/{exc.message}", file=f"{root}/{rel}") from None
 
 
-def _disk_loader(root: Path) -> jinja2.BaseLoader:
+def _disk_loader(root: Path, read: Mapping[str, bytes] | None = None) -> jinja2.BaseLoader:
     """Templates, macros and includes read through :func:`monostack.safeio.read_file`: a
-    symlink in the template never pulls a file from outside into a project."""
+    symlink in the template never pulls a file from outside into a project. ``read``: files
+    already read from the folder in one pass (as safely), served as they are."""
     import jinja2
 
     def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        if read is not None and name in read:
+            return _source(root, name, read[name])
         if not os.path.lexists(root / name):
             return None
         return _source(root, name, in_template(root, read_file, name))
@@ -97,10 +100,12 @@ def _disk_loader(root: Path) -> jinja2.BaseLoader:
 _ENV_VERSION = 1
 
 
-def make_environment(root: Path, files: Mapping[str, bytes] | None = None) -> jinja2.Environment:
+def make_environment(
+    root: Path, files: Mapping[str, bytes] | None = None, read: Mapping[str, bytes] | None = None
+) -> jinja2.Environment:
     import jinja2
 
-    loader = _memory_loader(root, files) if files is not None else _disk_loader(root)
+    loader = _memory_loader(root, files) if files is not None else _disk_loader(root, read)
     env = jinja2.Environment(
         loader=loader,
         bytecode_cache=bytecode_cache(Path(root).parent),

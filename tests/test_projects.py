@@ -294,3 +294,42 @@ def test_new_project_names_the_bundle_file_as_the_bundle_loader_does():
     from monostack import bundle, projects
 
     assert projects.BUNDLE_FILE == bundle.BUNDLE_FILE
+
+
+def test_new_project_reads_each_template_file_once(repo, monkeypatch):
+    """The template is read in one pass (hashed for the recorded base, then rendered from the
+    same bytes): only stack.yml is read again, through the safe reader."""
+    from monostack import basetree, safeio
+
+    root = root_of(repo)
+    reads: list[str] = []
+    real = safeio.read_file
+
+    def counting(base, rel):
+        reads.append(rel)
+        return real(base, rel)
+
+    monkeypatch.setattr(safeio, "read_file", counting)
+    monkeypatch.setattr("monostack.template_env.read_file", counting)
+    result = new_project(root, "onepass")
+    assert [r for r in reads if r.startswith(("project/", "macros/"))] == []
+    assert "stack.yml" in reads
+    recorded = yaml.safe_load((result.path / ANSWERS_FILE).read_text())["_template_tree"]
+    assert (
+        recorded
+        == basetree.hashed_tree(root / "stack_template")
+        == repo.git.rev_parse(f"{basetree.BASE_REF_PREFIX}{recorded}^{{tree}}")
+    )
+
+
+def test_a_linked_template_file_is_still_refused_when_read_in_one_pass(repo):
+    root = root_of(repo)
+    outside = root.parent / "secret.txt"
+    outside.write_text("secret\n")
+    link = root / "stack_template/project/README.md.j2"
+    link.unlink()
+    link.symlink_to(outside)
+    with pytest.raises(UserError, match="link") as info:
+        new_project(root, "linked")
+    assert "README.md.j2" in info.value.message
+    assert not (root / "projects/linked").exists()
