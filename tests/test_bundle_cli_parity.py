@@ -157,14 +157,23 @@ def test_include_outside_the_repo_is_one_error_and_nothing_else(repo: Path, tmp_
     assert "outside the repository" in found[0].message
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_include_is_a_finding(repo: Path):
+def test_an_unreadable_include_is_a_finding(repo: Path, monkeypatch):
     path = project(repo, {"databricks.yml": bundle(head="include: [r.yml]\n"), "r.yml": "{}\n"})
-    (path / "r.yml").chmod(0)
+    target = path / "r.yml"
+    if os.geteuid() == 0:  # root reads any file (CI runs as root): the OS refuses it here
+        read_bytes = Path.read_bytes
+
+        def denied(self: Path) -> bytes:
+            if self == target:
+                raise PermissionError(13, "Permission denied", str(self))
+            return read_bytes(self)
+
+        monkeypatch.setattr(Path, "read_bytes", denied)
+    target.chmod(0)
     try:
         found = findings(repo)
     finally:
-        (path / "r.yml").chmod(0o644)
+        target.chmod(0o644)
     assert [(f.file, "cannot be read" in f.message) for f in found] == [
         ("projects/ppp/r.yml", True)
     ]
