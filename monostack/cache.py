@@ -10,22 +10,22 @@ never hide behind an old result.
 Entries live in ``.monostack-cache/`` at the repository root (it holds its own ``.gitignore``),
 one small JSON file per key, written to a temporary file and renamed into place: concurrent runs
 at worst write the same entry twice, and a killed run leaves no half-written entry (an unreadable
-one is a miss). The folder can be kept between CI runs (``actions/cache``, ``Cache@2``);
-delete it at any time to start afresh.
+one is a miss). A temporary file names its writer's pid, so the next run removes one a killed
+run left (:mod:`monostack.tempfiles`). The folder can be kept between CI runs
+(``actions/cache``, ``Cache@2``); delete it at any time to start afresh.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from monostack import tempfiles
 from monostack.checks import CaseResult, Finding
 
 CACHE_DIR = ".monostack-cache"
@@ -33,8 +33,9 @@ FORMAT = 1  # bump when the entry layout or the meaning of a key changes
 TIMINGS_FILE = "timings.json"
 DIGESTS_FILE = "file-digests.json"  # size, times and inode of each file with its digest
 RACY_SECONDS = 2  # a file changed this recently is hashed again next run
+IGNORE_ALL = b"# monostack's result cache: safe to delete\n*\n"  # its .gitignore
 SHARD_TIMINGS_GLOB = "timings-shard-*.json"
-STALE_TEMP_SECONDS = 3600  # temp files older than this were left by a killed run
+STALE_TEMP_SECONDS = 3600  # pid-less temp files (older versions) older than this are stale
 SKIP_DIRS = frozenset(
     {
         ".git",
@@ -266,15 +267,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     _no_links_below(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _no_links_below(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    tempfiles.replace_atomically(path, lambda fh: fh.write(data))
 
 
 class ResultCache:
@@ -285,6 +278,14 @@ class ResultCache:
         self.dir = Path(root) / CACHE_DIR
         self.enabled = enabled
         self._fingerprint: str | None = None
+        self._ignored = False  # the folder's .gitignore is known to be in place
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Remove the temporary files of killed runs (also under ``--no-cache``, and when
+        every case is a hit and nothing is written): none outlives the next run."""
+        if self.dir.is_dir() and not self.dir.is_symlink():
+            tempfiles.sweep(self.dir, recursive=True)
 
     @property
     def fingerprint(self) -> str:
@@ -340,20 +341,22 @@ class ResultCache:
 
     def _prepare(self) -> None:
         """Create the folder with its own ``.gitignore`` (so it is ignored in any repo), and
-        sweep temp files a killed run left behind."""
+        sweep temp files of older monostack versions (their names carry no pid)."""
         ignore = self.dir / ".gitignore"
-        if not ignore.is_file():
-            write_atomic(ignore, b"# monostack's result cache: safe to delete\n*\n")
-        cutoff = time.time() - STALE_TEMP_SECONDS
-        results = self.dir / "results"
-        if not results.is_dir():
-            return
-        for tmp in results.glob("*/.tmp-*.part"):
-            try:
-                if tmp.stat().st_mtime < cutoff:
-                    tmp.unlink()
-            except OSError:
-                pass
+        if not self._ignored:
+            _no_links_below(ignore)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _no_links_below(ignore)
+            if not ignore.is_file() or ignore.read_bytes() != IGNORE_ALL:
+                # in place, in one write: a temporary file beside it would not be ignored yet,
+                # and a kill between open and write leaves an empty file the next run rewrites
+                fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                try:
+                    os.write(fd, IGNORE_ALL)
+                finally:
+                    os.close(fd)
+            self._ignored = True
+        tempfiles.sweep_stale(self.dir.glob("results/*/.tmp-*.part"), STALE_TEMP_SECONDS)
 
     # -- recorded timings, for balancing shards ------------------------------------------
     def timings(self, name: str = TIMINGS_FILE) -> dict[str, float]:

@@ -4,7 +4,7 @@
 ``flock`` while a command writes, and records its owner's pid. The kernel releases the lock
 when the owner exits, killed or not, so a lock file left behind by a killed run is stale by
 construction: the next command takes it over (and first finishes the killed run's
-transaction, see :func:`monostack.treeio.recover`).
+transaction, see :func:`monostack.journal.recover`).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _acquire(root: Path) -> int:
 def repo_lock(root: Path) -> Iterator[None]:
     """Hold the repository lock (re-entrant within a process); on taking it, recover what a
     killed run left behind."""
-    from monostack.treeio import recover
+    from monostack.journal import recover
 
     key = Path(root).resolve()
     if key in _held:

@@ -135,12 +135,14 @@ def bytecode_cache(repo_root: Path) -> Any:
     """Compiled templates kept in monostack's state folder in git (``.git/monostack/jinja-*``,
     beside the lock and the journal: never in the work tree, never committed), so
     ``new-project`` does not recompile the template every time. Jinja2 checks each entry
-    against the template's source and writes entries atomically. None outside a git work tree
-    or when the folder cannot be made: templates are then compiled each run."""
-    import jinja2
+    against the template's source; entries are written atomically and a killed run's temporary
+    is removed by the next one (:mod:`monostack.tempfiles`). None outside a git work tree or
+    when the folder cannot be made: templates are then compiled each run."""
+
+    from monostack.tempfiles import jinja_bytecode_cache
 
     folder = _cache_folder(repo_root)
-    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
+    return None if folder is None else jinja_bytecode_cache(folder)
 
 
 def _cache_folder(repo_root: Path) -> Path | None:

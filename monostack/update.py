@@ -3,7 +3,7 @@
 For each selected project: render the template it was born with (its recorded base tree, read
 from git) and the current template, both with its answers, and merge the difference into the
 project three ways (:mod:`monostack.merge`). Planning is pure; applying rewrites each project
-in one atomic step (:func:`monostack.treeio.rewrite_directory`), then records the new base in
+in one atomic step (:func:`monostack.dirswap.rewrite_directory`), then records the new base in
 ``.stack-answers.yml`` (also for a project with conflicts: once the user resolves the markers
 and commits, it is up to date).
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 from monostack import basetree
 from monostack.config import MonorepoConfig, load_config
+from monostack.dirswap import rewrite_directory
 from monostack.errors import UserError
 from monostack.merge import CONFLICT, FileMerge, Labels, merge_trees
 from monostack.projects import (
@@ -31,7 +32,6 @@ from monostack.projects import (
 )
 from monostack.repolock import repo_lock
 from monostack.template import RESERVED_NAMES, StackTemplate, load_template
-from monostack.treeio import rewrite_directory
 from monostack.yamlutil import load_yaml_text
 
 CI_PREFIXES = (".github/", ".azure/", ".gitlab/")

@@ -141,7 +141,7 @@ def load_yaml_text(text: str, source: str, loader: type[StrictLoader] = StrictLo
 def load_yaml_file(path: Path, source: str | None = None, root: Path | None = None) -> Any:
     """Parse a UTF-8 YAML file; bad bytes or bad YAML are a UserError naming ``source``.
 
-    Read through :func:`monostack.treeio.read_path`: never through a symlink (below ``root``
+    Read through :func:`monostack.safeio.read_path`: never through a symlink (below ``root``
     when given), never a special file.
     """
     source = source or str(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def test_a_write_that_fails_half_way_leaves_no_entry_and_no_temp_file(tmp_path, 
     store.put("34" * 32, sample())  # swallowed: the run itself must stand
     monkeypatch.undo()
     assert store.get("34" * 32) is None
-    leftovers = [p.name for p in (tmp_path / CACHE_DIR).rglob("*") if p.name.startswith(".tmp")]
+    leftovers = [p.name for p in (tmp_path / CACHE_DIR).rglob("*") if "-part" in p.name]
     assert leftovers == []
 
 
@@ -93,6 +94,22 @@ def test_temp_files_of_a_killed_run_are_swept_later(tmp_path):
     assert not stale.exists() and fresh.exists()
 
 
+def test_a_killed_writers_temp_file_is_swept_by_the_next_run_a_live_ones_kept(tmp_path):
+    ResultCache(tmp_path).put("56" * 32, sample())
+    folder = tmp_path / CACHE_DIR / "results" / "56"
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)  # a pid that no longer runs
+    killed = folder / f".{'56' * 32}.json.{dead}.x1y2.monostack-part"
+    live = folder / f".{'56' * 32}.json.{os.getppid()}.x1y2.monostack-part"
+    killed.write_bytes(b'{"half')
+    live.write_bytes(b'{"being written')
+    store = ResultCache(tmp_path)  # a run that only reads (every case a hit) sweeps too
+    assert not killed.exists() and live.exists()
+    assert store.get("56" * 32) == sample()
+
+
 def _hammer(root: str, worker: int) -> None:
     store = ResultCache(Path(root))
     for i in range(40):
@@ -114,7 +131,7 @@ def test_concurrent_runs_never_see_a_torn_entry(tmp_path):
     for i in range(8):
         assert store.get(f"{i:02d}" * 32) == sample(f"p{i}")
     assert isinstance(store.timings(), dict)  # a valid file, whichever writer won
-    assert not [p for p in (tmp_path / CACHE_DIR).rglob(".tmp-*")]
+    assert not [p for p in (tmp_path / CACHE_DIR).rglob("*.monostack-part")]
 
 
 def test_merge_caches_unions_entries_and_timings(tmp_path):
@@ -332,3 +349,54 @@ def test_cli_warm_rerun_uses_the_cache_and_leaves_git_clean(shipped_repo):
     assert no_cache.returncode == 0 and "from the cache" not in no_cache.stdout
     timings = json.loads((root_of(shipped_repo) / CACHE_DIR / "timings.json").read_text())
     assert "lint/project1" in timings
+
+
+# -- kills: a SIGKILL at any cache write leaves nothing the next run keeps -----------------------
+
+
+def _kill_at_write(n: int) -> None:
+    """In a forked child: SIGKILL this process at its ``n``-th cache write, once the temporary
+    file is complete and before its rename (where a kill leaves the most behind)."""
+    from monostack import tempfiles
+
+    real, calls = tempfiles.os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(src, dst)
+
+    tempfiles.os.replace = replace
+
+
+def test_kill_test_all_at_every_cache_write_then_rerun(counted, repo, monkeypatch):
+    import shutil
+
+    from monostack import tempfiles
+    from tests.test_kill import run_killed
+
+    root, run = counted
+    real, writes = tempfiles.os.replace, []
+    monkeypatch.setattr(tempfiles.os, "replace", lambda a, b: (writes.append(b), real(a, b)))
+    first = run()
+    monkeypatch.undo()
+    assert len(writes) > 3  # entries and timings
+    for n in range(1, len(writes) + 2):
+        shutil.rmtree(root / CACHE_DIR)
+        assert run_killed(lambda n=n: (_kill_at_write(n), run()), 1_000_000) == (n <= len(writes))
+        parts = list((root / CACHE_DIR).rglob("*.monostack-part"))
+        assert len(parts) == (1 if n <= len(writes) else 0), n
+        assert git_status(repo) == ""  # the cache ignores itself, leftovers included
+        ran = run()  # the next run: sweeps, re-runs what was not stored, stores it
+        assert not list((root / CACHE_DIR).rglob("*.monostack-part")), n
+        assert ran <= first
+        assert run() == set(), n  # and now everything is remembered
+
+
+def test_an_emptied_gitignore_of_the_cache_is_rewritten(tmp_path):
+    ResultCache(tmp_path).put("ab" * 32, sample())
+    ignore = tmp_path / CACHE_DIR / ".gitignore"
+    ignore.write_bytes(b"")  # a kill between its open and its one write
+    ResultCache(tmp_path).put("cd" * 32, sample())
+    assert ignore.read_bytes().splitlines()[-1] == b"*"

@@ -423,7 +423,7 @@ def test_answers_file_with_unknown_keys_or_wrong_types_is_refused(alpha, line, n
 
 
 def test_an_immutable_root_file_is_one_line_and_the_undo_completes(alpha, monkeypatch):
-    from monostack import treeio
+    from monostack import journal, treeio
 
     root = root_of(alpha)
     target = root / GH / "alpha-bundle-ci.yml"
@@ -445,4 +445,4 @@ def test_an_immutable_root_file_is_one_line_and_the_undo_completes(alpha, monkey
     assert message.endswith("nothing was changed")
     assert target.read_bytes() == before
     assert not [p for p in root.rglob("*") if ".monostack-" in p.name]
-    assert not treeio.journal_path(root).exists()
+    assert not journal.journal_path(root).exists()

@@ -20,9 +20,9 @@ import pytest
 
 from monostack import writesteps
 from monostack.errors import UserError
+from monostack.journal import stray_files
 from monostack.projects import new_project
 from monostack.repolock import repo_lock, state_dir
-from monostack.treeio import stray_files
 from monostack.workflows import plan_sync, sync_workflows
 from tests.conftest import git_status, root_of
 from tests.test_update import change_template, commit
@@ -198,3 +198,35 @@ def test_kill_update_projects_at_every_step_then_rerun(repo, request):
         assert strays(root) == [], step
         repo.git.checkout("--", ".")
         repo.git.clean("-fdq")
+
+
+# ----------------------------------------------------------- compiled templates (jinja-*)
+def test_kill_new_project_while_it_stores_a_compiled_template_then_rerun(repo):
+    """Compiled templates are written beside their final name and renamed; a kill in between
+    leaves a temporary naming the dead writer, which the next run removes."""
+    import shutil
+
+    from monostack import tempfiles
+
+    root = root_of(repo)
+    for folder in state_dir(root).glob("jinja-*"):
+        shutil.rmtree(folder)  # a cold cache: the run compiles, and stores, every template
+
+    def killed_at_first_store():
+        real = tempfiles.os.replace
+
+        def replace(src, dst):
+            if "jinja-" in str(dst):
+                os.kill(os.getpid(), signal.SIGKILL)
+            real(src, dst)
+
+        tempfiles.os.replace = replace
+        new_project(root, "alpha")
+
+    assert run_killed(killed_at_first_store, 1_000_000)
+    (folder,) = state_dir(root).glob("jinja-*")
+    assert len(list(folder.glob("*.monostack-part"))) == 1
+    new_project(root, "alpha")
+    assert not list(folder.glob("*.monostack-part"))
+    assert list(folder.glob("__jinja2_*.cache"))  # compiled and stored this time
+    assert strays(root) == []

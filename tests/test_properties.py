@@ -16,12 +16,14 @@ from hypothesis import strategies as st
 
 from monostack.bundle.merge import merge
 from monostack.errors import UserError
+from monostack.journal import stray_files
 from monostack.projects import Project, name_problem, validate_project_name
 from monostack.repolock import repo_lock
 from monostack.safeio import check_inside, check_no_links
 from monostack.template import to_project_dir
-from monostack.treeio import apply_changes, reset_steps, set_fault_hook, stray_files
+from monostack.treeio import apply_changes
 from monostack.workflows.header import managed_file, parse_managed
+from monostack.writesteps import reset_steps, set_fault_hook
 
 FAST = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -384,9 +384,9 @@ def test_failure_mid_update_leaves_project_untouched(three):
 
 
 def test_fallback_swap_without_renameat2(three, monkeypatch):
-    from monostack import treeio
+    from monostack import dirswap
 
-    monkeypatch.setattr(treeio, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(dirswap, "_exchange", lambda a, b: False)
     result = update_projects(root_of(three))
     assert result.exit_code == 1
     assert (root_of(three) / "projects/alpha/CODEOWNERS").is_file()
@@ -394,7 +394,7 @@ def test_fallback_swap_without_renameat2(three, monkeypatch):
 
 
 def test_clean_scratch_puts_back_a_directory_caught_between_renames(tmp_path):
-    from monostack.treeio import clean_scratch
+    from monostack.dirswap import clean_scratch
 
     target = tmp_path / "proj"
     work = tmp_path / "scratch" / "rewrite-999999999-x"

@@ -14,7 +14,6 @@ from monostack.config import load_config
 from monostack.errors import UserError
 from monostack.projects import discover_projects, new_project
 from monostack.template import load_template
-from monostack.treeio import reset_steps, set_fault_hook
 from monostack.workflows import (
     CHECK_NAME,
     apply_sync,
@@ -25,6 +24,7 @@ from monostack.workflows import (
     sync_findings,
     sync_workflows,
 )
+from monostack.writesteps import reset_steps, set_fault_hook
 from tests.conftest import (
     VENV_BIN,
     assert_user_error,

@@ -15,10 +15,11 @@ from pathlib import Path
 from monostack.checks import ERROR, MONOREPO, Finding
 from monostack.config import MonorepoConfig
 from monostack.errors import UserError, not_utf8
+from monostack.journal import JOURNAL_FILE, stray_files
 from monostack.projects import PROJECTS_DIR, discover_projects
 from monostack.repolock import LOCK_FILE, repo_lock
 from monostack.safeio import read_file
-from monostack.treeio import JOURNAL_FILE, apply_changes, stray_files
+from monostack.treeio import apply_changes
 from monostack.workflows.gitlab import GITLAB_ROOT, compose_sources, pipeline_files, taken_message
 from monostack.workflows.gitlab_rules import gitlab_conflicts
 from monostack.workflows.header import damaged_header, managed_file, parse_managed

@@ -16,10 +16,10 @@ from monostack.checks import MONOREPO
 from monostack.checks.ci_files import is_yaml
 from monostack.config import MonorepoConfig, load_config
 from monostack.errors import UserError
+from monostack.journal import BAK_SUFFIX, TMP_SUFFIX
 from monostack.projects import TEMPLATE_DIR, Project, discover_projects
 from monostack.safeio import list_files, read_file
 from monostack.template import MONOREPO_PART, TEMPLATE_SUFFIX, load_template
-from monostack.treeio import BAK_SUFFIX, TMP_SUFFIX
 
 GITHUB_DIR = ".github/workflows"
 AZURE_DIR = ".azure/devops-pipelines"
