@@ -311,7 +311,7 @@ def adopt_project(
         ]
     given = {k: v for k, v, _ in inferred if k in template.parameters}
     project_name = str(given["project_name"])
-    project_dir = validate_project_name(project_name, discover_projects(root))
+    project_dir = validate_project_name(project_name, discover_projects(root, template))
     target = root / PROJECTS_DIR / project_dir
     if os.path.lexists(target):
         raise UserError(f"{PROJECTS_DIR}/{project_dir}: already exists; pass --name NAME")

@@ -20,8 +20,13 @@ from monostack.config import load_config
 from monostack.errors import UserError, not_utf8, short
 from monostack.repolock import repo_lock
 from monostack.safeio import check_no_links
-from monostack.template import load_template
-from monostack.template_params import PROJECT_NAME_PATTERN, to_project_dir
+from monostack.template import RESERVED_NAMES, StackTemplate, load_template
+from monostack.template_params import (
+    PROJECT_NAME_PATTERN,
+    coerce,
+    to_project_dir,
+    validate_value,
+)
 from monostack.treeio import write_new_directory
 from monostack.yamlutil import dump_yaml, load_yaml_file, load_yaml_text
 
@@ -55,19 +60,57 @@ class Project:
         return f"{PROJECTS_DIR}/{self.dir}"
 
 
-def read_answers(project_path: Path, root: Path | None = None) -> dict[str, Any]:
+def read_answers(
+    project_path: Path, root: Path | None = None, template: StackTemplate | None = None
+) -> dict[str, Any]:
+    """A project's ``.stack-answers.yml``, validated (every reader goes through here): its
+    shape always; with ``template``, also each answer against the parameter it answers, when
+    the file records the template's own version (see :func:`recorded_answers_problem`)."""
     path = project_path / ANSWERS_FILE
     if not os.path.lexists(path):
         return {}
     data = load_yaml_file(path, root=root)
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of answers; re-create it or remove it")
     where = path.relative_to(root).as_posix() if root is not None else str(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a mapping of answers; re-create it or remove it")
     for key, value in data.items():
         why = answer_problem(key, value)
         if why:
             raise UserError(f"{where}: {why}; fix it (or re-create the file)")
+    why = recorded_answers_problem(data, template) if template is not None else None
+    if why:
+        raise UserError(f"{where}: {why}")
     return data
+
+
+def recorded_answers_problem(answers: Mapping[str, Any], template: StackTemplate) -> str | None:
+    """What the template says is wrong with recorded answers (None if nothing).
+
+    Only for answers recorded by this very template version: then every key must be one of its
+    parameters (a misspelt key would otherwise be dropped and its default used without a word)
+    and every value must be one it accepts (type, choices, pattern). Answers recorded by
+    another version are the business of ``update-projects``, which reconciles the two
+    templates: it reports parameters the template dropped and refuses values it rejects.
+    """
+    version = answers.get(TEMPLATE_VERSION_KEY)
+    if version is None or str(version) != template.version:
+        return None
+    for key, value in answers.items():
+        if key.startswith("_") or key in RESERVED_NAMES:
+            continue
+        param = template.parameters.get(key)
+        if param is None:
+            return (
+                f"unknown key {short(key)}: template {template.version} has no such parameter; "
+                f"correct its name or remove it (parameters: {', '.join(template.parameters)})"
+            )
+        if param.computed:
+            continue  # recomputed from the template on every render
+        try:
+            validate_value(param, coerce(param, value, f"parameter {key!r}"))
+        except UserError as exc:
+            return f"{exc.message}; correct it to what template {template.version} accepts"
+    return None
 
 
 _ENGINE_KEYS = {
@@ -110,12 +153,17 @@ def answer_problem(key: Any, value: Any) -> str | None:
     return None
 
 
-def discover_projects(root: Path) -> list[Project]:
-    """Every ``projects/*/`` with a ``databricks.yml`` or answers file, sorted by directory."""
+def discover_projects(root: Path, template: StackTemplate | None = None) -> list[Project]:
+    """Every ``projects/*/`` with a ``databricks.yml`` or answers file, sorted by directory.
+
+    Each answers file is checked against ``template`` (default: ``stack_template/``, when it
+    loads; a command that needs a broken template reports that itself)."""
     root = Path(root)
     base = check_no_links(root, PROJECTS_DIR, "dir")
     if not base.is_dir():
         return []
+    if template is None:
+        template = _current_template(root)
     found: list[Project] = []
     by_name: dict[str, Project] = {}
     by_uuid: dict[Any, Project] = {}
@@ -129,7 +177,7 @@ def discover_projects(root: Path) -> list[Project]:
         path = Path(entry.path)
         if not any(os.path.lexists(path / f) for f in (BUNDLE_FILE, ANSWERS_FILE)):
             continue
-        answers = read_answers(path, root)
+        answers = read_answers(path, root, template)
         name = str(answers.get("project_name") or path.name)
         project = Project(name=name, dir=path.name, path=path, answers=answers)
         twin = by_name.setdefault(name.casefold(), project)
@@ -152,6 +200,15 @@ def discover_projects(root: Path) -> list[Project]:
                 )
         found.append(project)
     return found
+
+
+def _current_template(root: Path) -> StackTemplate | None:
+    if not os.path.lexists(root / TEMPLATE_DIR / "stack.yml"):
+        return None
+    try:
+        return load_template(root / TEMPLATE_DIR)
+    except UserError:
+        return None
 
 
 def name_problem(name: str) -> str | None:
@@ -284,7 +341,7 @@ def _new_project(
     read: dict[str, bytes] = {}
     hashed = hashed_tree(root / TEMPLATE_DIR, read)
     template = load_template(root / TEMPLATE_DIR, read if hashed else None)
-    project_dir = validate_project_name(name, discover_projects(root))
+    project_dir = validate_project_name(name, discover_projects(root, template))
     target = root / PROJECTS_DIR / project_dir
     if os.path.lexists(target):
         raise UserError(

@@ -123,7 +123,18 @@ def plan_project(
         base = cache[base_tree]
         plan.base_version = base.version
         given = user_answers(project.answers)
-        base_answers = base.resolve_recorded(given, config)
+        unknown = [k for k in given if k not in base.parameters and k not in current.parameters]
+        if unknown:
+            raise UserError(
+                f"{where}: unknown key {unknown[0]!r}: neither template {base.version} (its "
+                f"base) nor {current.version} has such a parameter; correct its name or remove it"
+            )
+        try:
+            base_answers = base.resolve_recorded(given, config)
+        except UserError as exc:
+            raise UserError(
+                f"{where}: template {base.version} (its base) rejects its answers: {exc}"
+            ) from None
         try:
             new_answers = current.resolve_recorded(given, config)
         except UserError as exc:

@@ -5,6 +5,7 @@ exactly as it was."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -410,6 +411,11 @@ def test_reused_project_uuid_is_refused(alpha):
         ("include_feature_store: [1, 2]\n", "expected a plain value"),
         ("'bad key': 1\n", "is not a parameter name"),
         ("project_uuid: 12\n", "not a lower-case UUID"),
+        # against the template version the file records
+        ("include_feature_stor: true\n", "unknown key 'include_feature_stor': template"),
+        ("include_feature_store: maybe\n", "'maybe' is not a yes/no value"),
+        ("compute: gpu\n", "'gpu' is not one of: serverless, classic"),
+        ("schema_name: true\n", "'schema_name': expected a string"),
     ],
 )
 def test_answers_file_with_unknown_keys_or_wrong_types_is_refused(alpha, line, needle):
@@ -420,6 +426,43 @@ def test_answers_file_with_unknown_keys_or_wrong_types_is_refused(alpha, line, n
     answers.write_text("".join(ln for ln in lines if not ln.startswith(key + ":")) + line)
     with pytest.raises(UserError, match=needle):
         discover_projects(root)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["new-project", "--name", "beta"],
+        ["sync-workflows", "--check"],
+        ["update-projects", "--check"],
+        ["list-projects"],
+        ["bundle-validate"],
+        ["adopt-project", "--dry-run", "--path"],
+    ],
+)
+def test_every_reader_refuses_a_misspelt_answer_in_one_line(alpha, command, tmp_path):
+    from tests.upstream_fixture import build_upstream
+
+    root = root_of(alpha)
+    answers = root / "projects/alpha" / ANSWERS_FILE
+    answers.write_text(answers.read_text() + "inference_tabel_name: scores\n")
+    if command[0] == "adopt-project":
+        command = [*command, str(build_upstream(tmp_path / "up", "churn"))]
+    result = invoke_in_process(alpha, *command)
+    assert_user_error(result, f"projects/alpha/{ANSWERS_FILE}", "'inference_tabel_name'")
+
+
+def test_answers_of_another_template_version_are_left_to_update_projects(alpha):
+    from monostack.update import update_projects
+
+    root = root_of(alpha)
+    answers = root / "projects/alpha" / ANSWERS_FILE
+    text = re.sub(r"(?m)^_template_version: .*$", "_template_version: 0.0.9", answers.read_text())
+    answers.write_text(text + "inference_tabel_name: scores\n")
+    commit(alpha, "answers of an older template version")
+    assert discover_projects(root)[0].answers["inference_tabel_name"] == "scores"
+    result = update_projects(root, check=True)
+    (plan,) = result.plans
+    assert "unknown key 'inference_tabel_name': neither template" in plan.error
 
 
 def test_an_immutable_root_file_is_one_line_and_the_undo_completes(alpha, monkeypatch):
