@@ -171,13 +171,32 @@ def branch_problem(name: str) -> str | None:
 
 
 def catalog_problem(name: str) -> str | None:
-    """Unity Catalog identifiers as monostack uses them unquoted in SQL, paths and YAML."""
+    """Unity Catalog identifiers (catalogs, schemas, tables) as monostack uses them unquoted in
+    SQL, paths and YAML."""
     if _UC_IDENTIFIER.match(name):
         return None
     return (
         "a Unity Catalog name here may only hold letters, digits and '_' "
         f"(1 to {MAX_NAME} characters; no '.', space, '-', ';' or quotes)"
     )
+
+
+def table_problem(name: str) -> str | None:
+    """A Unity Catalog table: ``table``, or the three-level ``catalog.schema.table``, each part
+    a name by :func:`catalog_problem`."""
+    parts = name.split(".")
+    if len(parts) not in (1, 3):
+        return "give a table name, or catalog.schema.table (each part a Unity Catalog name)"
+    return next((why for why in map(catalog_problem, parts) if why), None)
+
+
+# The kinds of value a template parameter may declare (``kind:`` in stack.yml): each is checked
+# by the same rule as wherever else monostack meets that kind of value.
+VALUE_KINDS: dict[str, Callable[[str], str | None]] = {
+    "unity_catalog_name": catalog_problem,
+    "unity_catalog_table": table_problem,
+    "branch": branch_problem,
+}
 
 
 def host_problem(host: str) -> str | None:

@@ -165,7 +165,7 @@ def _cache_folder(repo_root: Path) -> Path | None:
 
 # Bump when the checks stack.yml gets on loading change (monostack.template_rules, param_from):
 # a stack.yml that passed the old checks must be checked again.
-CHECKS_VERSION = 1
+CHECKS_VERSION = 2  # 2: parameters' kind (a literal default of its kind)
 
 
 def checks_marker(repo_root: Path, stack_text: str) -> Path | None:

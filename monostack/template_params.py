@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from monostack.config import VALUE_KINDS
 from monostack.errors import UserError, short
 from monostack.template_rules import check_literal_default, nested_quantifier
 
@@ -26,6 +27,7 @@ _PARAM_KEYS = (
     "choices",
     "pattern",
     "pattern_message",
+    "kind",
     "when",
     "when_message",
     "computed",
@@ -72,6 +74,7 @@ class Parameter:
     when: str | None = None
     when_message: str | None = None  # why it does not apply when `when` is false, and what to do
     computed: bool = False
+    kind: str | None = None  # a kind of value (config.VALUE_KINDS), checked by its one rule
 
     @property
     def is_choice(self) -> bool:
@@ -129,6 +132,9 @@ def validate_value(param: Parameter, value: Any) -> None:
     if param.pattern is not None and not re.search(param.pattern, str(value)):
         why = param.pattern_message or f"it must match {param.pattern}"
         raise InvalidAnswer(f"parameter {param.name!r}: {short(value)} is not valid: {why}")
+    why = VALUE_KINDS[param.kind](str(value)) if param.kind is not None else None
+    if why:
+        raise InvalidAnswer(f"parameter {param.name!r}: {short(value)} is not valid: {why}")
 
 
 def param_from(name: str, spec: Any, where: str, checked: bool = False) -> Parameter:
@@ -163,6 +169,12 @@ def param_from(name: str, spec: Any, where: str, checked: bool = False) -> Param
                 "(a+)+: such patterns can take exponential time on a crafted answer; "
                 "rewrite it without the nested repetition, e.g. [a-z0-9-]+"
             )
+    kind = spec.get("kind")
+    if kind is not None and (typ != "str" or kind not in VALUE_KINDS):
+        raise UserError(
+            f"{where}.kind: {short(kind)} is not a kind of text value; use one of: "
+            f"{', '.join(VALUE_KINDS)}"
+        )
     for key in ("description", "pattern_message", "when", "when_message"):
         if spec.get(key) is not None and not isinstance(spec[key], str):
             raise UserError(f"{where}.{key}: expected a string")
@@ -172,6 +184,11 @@ def param_from(name: str, spec: Any, where: str, checked: bool = False) -> Param
         raise UserError(f"{where}: a computed parameter needs a default")
     if not checked:
         check_literal_default(spec, typ, choices, pattern, where)
+        default = spec.get("default")
+        if kind is not None and isinstance(default, str) and "{" not in default:
+            why = VALUE_KINDS[kind](default)
+            if why:
+                raise UserError(f"{where}.default: {short(default)} is not valid: {why}")
     return Parameter(
         name=name,
         type=typ,
@@ -183,4 +200,5 @@ def param_from(name: str, spec: Any, where: str, checked: bool = False) -> Param
         when=spec.get("when"),
         when_message=spec.get("when_message"),
         computed=bool(spec.get("computed", False)),
+        kind=kind,
     )

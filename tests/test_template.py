@@ -189,6 +189,16 @@ def test_monorepo_part_is_separate(tmp_path):
         ("version: '1'\nextra: 1\nparameters:\n  project_name: {}\n", "unknown key 'extra'"),
         ("version: '1'\nparameters:\n  project_name: {}\nskip: [{when: x}]\n", "skip[0]"),
         ("version: [\n", "invalid YAML"),
+        ("version: '1'\nparameters:\n  project_name: {kind: sql}\n", "kind: 'sql' is not"),
+        (
+            "version: '1'\nparameters:\n  project_name: {}\n  b: {type: bool, kind: branch}\n",
+            "not a kind of text value",
+        ),
+        (
+            "version: '1'\nparameters:\n  project_name: {}\n"
+            "  s: {kind: unity_catalog_name, default: 'a;b'}\n",
+            "s.default: 'a;b' is not valid",
+        ),
     ],
 )
 def test_bad_stack_yml(tmp_path, stack, needle):
@@ -216,6 +226,36 @@ def test_shipped_template_loads_and_declares_project_parameters():
         {"project_name": "my-proj", "include_models_in_unity_catalog": True}, CONFIG
     )
     assert uc["schema_name"] == "my_proj"
+
+
+@pytest.mark.parametrize(
+    "name, value, ok",
+    [
+        ("schema_name", "churn_v2", True),
+        ("schema_name", "x;drop", False),
+        ("schema_name", "a'b", False),
+        ("schema_name", 'a"b', False),
+        ("schema_name", "a`b", False),
+        ("schema_name", "a.b", False),
+        ("schema_name", "a-b", False),
+        ("schema_name", "a b", False),
+        ("schema_name", "x" * 256, False),
+        ("inference_table_name", "scores", True),
+        ("inference_table_name", "dev.churn.scores", True),
+        ("inference_table_name", "churn.scores", False),
+        ("inference_table_name", "dev.churn.sc;ores", False),
+        ("inference_table_name", "sc'ores", False),
+    ],
+)
+def test_shipped_identifier_parameters_follow_unity_catalog_rules(name, value, ok):
+    """The same rule as catalogs in monorepo.yml (config.catalog_problem), via ``kind:``."""
+    tpl = load_template(REPO_ROOT / "stack_template")
+    given = {"project_name": "churn", "include_models_in_unity_catalog": True, name: value}
+    if ok:
+        assert tpl.resolve_answers(given, CONFIG)[name] == value
+    else:
+        with pytest.raises(UserError, match=f"parameter '{name}': .* is not valid: "):
+            tpl.resolve_answers(given, CONFIG)
 
 
 def test_recorded_answers_resolve_again(tmp_path):
