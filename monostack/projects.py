@@ -102,14 +102,18 @@ def recorded_answers_problem(answers: Mapping[str, Any], template: StackTemplate
         if param is None:
             return (
                 f"unknown key {short(key)}: template {template.version} has no such parameter; "
-                f"correct its name or remove it (parameters: {', '.join(template.parameters)})"
+                "correct its name or remove it (if the template dropped it, invoke "
+                f"update-projects does; parameters: {', '.join(template.parameters)})"
             )
         if param.computed:
             continue  # recomputed from the template on every render
         try:
             validate_value(param, coerce(param, value, f"parameter {key!r}"))
         except UserError as exc:
-            return f"{exc.message}; correct it to what template {template.version} accepts"
+            return (
+                f"{exc.message}; correct it to what template {template.version} accepts (or "
+                "run invoke update-projects if the template changed)"
+            )
     return None
 
 
@@ -153,16 +157,20 @@ def answer_problem(key: Any, value: Any) -> str | None:
     return None
 
 
-def discover_projects(root: Path, template: StackTemplate | None = None) -> list[Project]:
+def discover_projects(
+    root: Path, template: StackTemplate | None = None, check_answers: bool = True
+) -> list[Project]:
     """Every ``projects/*/`` with a ``databricks.yml`` or answers file, sorted by directory.
 
     Each answers file is checked against ``template`` (default: ``stack_template/``, when it
-    loads; a command that needs a broken template reports that itself)."""
+    loads; a command that needs a broken template reports that itself). ``update-projects``
+    passes ``check_answers=False``: it reconciles answers with both templates per project, so
+    a template changed without a version bump never blocks the update that fixes it."""
     root = Path(root)
     base = check_no_links(root, PROJECTS_DIR, "dir")
     if not base.is_dir():
         return []
-    if template is None:
+    if template is None and check_answers:
         template = _current_template(root)
     found: list[Project] = []
     by_name: dict[str, Project] = {}
@@ -177,7 +185,7 @@ def discover_projects(root: Path, template: StackTemplate | None = None) -> list
         path = Path(entry.path)
         if not any(os.path.lexists(path / f) for f in (BUNDLE_FILE, ANSWERS_FILE)):
             continue
-        answers = read_answers(path, root, template)
+        answers = read_answers(path, root, template if check_answers else None)
         name = str(answers.get("project_name") or path.name)
         project = Project(name=name, dir=path.name, path=path, answers=answers)
         twin = by_name.setdefault(name.casefold(), project)

@@ -228,7 +228,7 @@ class UpdateResult:
 
 
 def select(root: Path, names: list[str] | None) -> list[Project]:
-    projects = discover_projects(root)
+    projects = discover_projects(root, check_answers=False)  # reconciled per project below
     if not names:
         return projects
     chosen = []

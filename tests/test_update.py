@@ -200,7 +200,11 @@ def test_answer_the_new_template_rejects_is_an_error_for_that_project(repo):
     new_project(root, "alpha")
     new_project(root, "beta-two", {"include_models_in_unity_catalog": True})
     commit(repo, "projects")
-    edit(root / "stack_template/stack.yml", r"pattern: '^[^ .\-\\/]+$'", "pattern: '^[a-z]+$'")
+    edit(
+        root / "stack_template/stack.yml",
+        "kind: unity_catalog_name",
+        "kind: unity_catalog_name\n    pattern: '^[a-z]+$'",
+    )
     commit(repo, "stricter schema names")
     result = update_projects(root)
     assert result.exit_code == 1
