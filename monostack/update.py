@@ -28,6 +28,7 @@ from monostack.projects import (
     TEMPLATE_VERSION_KEY,
     Project,
     discover_projects,
+    recorded_answers_problem,
     render_answers_file,
 )
 from monostack.repolock import repo_lock
@@ -123,6 +124,10 @@ def plan_project(
         base = cache[base_tree]
         plan.base_version = base.version
         given = user_answers(project.answers)
+        if base_tree == current_tree:  # rendered from this very template: answers must fit it
+            why = recorded_answers_problem(project.answers, current)
+            if why:
+                raise UserError(f"{where}: {why}")
         unknown = [k for k in given if k not in base.parameters and k not in current.parameters]
         if unknown:
             raise UserError(

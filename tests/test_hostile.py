@@ -433,7 +433,6 @@ def test_answers_file_with_unknown_keys_or_wrong_types_is_refused(alpha, line, n
     [
         ["new-project", "--name", "beta"],
         ["sync-workflows", "--check"],
-        ["update-projects", "--check"],
         ["list-projects"],
         ["bundle-validate"],
         ["adopt-project", "--dry-run", "--path"],
@@ -449,6 +448,18 @@ def test_every_reader_refuses_a_misspelt_answer_in_one_line(alpha, command, tmp_
         command = [*command, str(build_upstream(tmp_path / "up", "churn"))]
     result = invoke_in_process(alpha, *command)
     assert_user_error(result, f"projects/alpha/{ANSWERS_FILE}", "'inference_tabel_name'")
+
+
+def test_update_projects_reports_a_misspelt_answer_for_its_project(alpha):
+    """update-projects reconciles answers per project (a template changed without a version
+    bump must not block it): the project's own error line, and a failing exit."""
+    root = root_of(alpha)
+    answers = root / "projects/alpha" / ANSWERS_FILE
+    answers.write_text(answers.read_text() + "inference_tabel_name: scores\n")
+    commit(alpha, "a misspelt answer")
+    result = invoke_in_process(alpha, "update-projects", "--check")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"projects/alpha/{ANSWERS_FILE}: unknown key 'inference_tabel_name'" in result.stdout
 
 
 def test_answers_of_another_template_version_are_left_to_update_projects(alpha):
