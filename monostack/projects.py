@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monostack.answers_memo import AnswersMemo
 from monostack.basetree import TREE_KEY, hashed_tree, record_base
 from monostack.config import load_config
 from monostack.errors import UserError, not_utf8, short
@@ -158,20 +159,26 @@ def answer_problem(key: Any, value: Any) -> str | None:
 
 
 def discover_projects(
-    root: Path, template: StackTemplate | None = None, check_answers: bool = True
+    root: Path,
+    template: StackTemplate | None = None,
+    check_answers: bool = True,
+    memo: AnswersMemo | None = None,
 ) -> list[Project]:
     """Every ``projects/*/`` with a ``databricks.yml`` or answers file, sorted by directory.
 
     Each answers file is checked against ``template`` (default: ``stack_template/``, when it
     loads; a command that needs a broken template reports that itself). ``update-projects``
     passes ``check_answers=False``: it reconciles answers with both templates per project, so
-    a template changed without a version bump never blocks the update that fixes it."""
+    a template changed without a version bump never blocks the update that fixes it.
+    ``memo``: answers checked in earlier runs (against the same template), used while their
+    file is unchanged."""
     root = Path(root)
     base = check_no_links(root, PROJECTS_DIR, "dir")
     if not base.is_dir():
         return []
     if template is None and check_answers:
         template = _current_template(root)
+    against = template if check_answers else None
     found: list[Project] = []
     by_name: dict[str, Project] = {}
     by_uuid: dict[Any, Project] = {}
@@ -185,7 +192,12 @@ def discover_projects(
         path = Path(entry.path)
         if not any(os.path.lexists(path / f) for f in (BUNDLE_FILE, ANSWERS_FILE)):
             continue
-        answers = read_answers(path, root, template if check_answers else None)
+        if memo is None:
+            answers = read_answers(path, root, against)
+        else:
+            rel = f"{PROJECTS_DIR}/{entry.name}"
+            read = lambda p=path: read_answers(p, root, against)  # noqa: E731
+            answers = memo.answers(rel, path / ANSWERS_FILE, read)
         name = str(answers.get("project_name") or path.name)
         project = Project(name=name, dir=path.name, path=path, answers=answers)
         twin = by_name.setdefault(name.casefold(), project)
@@ -349,7 +361,11 @@ def _new_project(
     read: dict[str, bytes] = {}
     hashed = hashed_tree(root / TEMPLATE_DIR, read)
     template = load_template(root / TEMPLATE_DIR, read if hashed else None)
-    project_dir = validate_project_name(name, discover_projects(root, template))
+    # answers are remembered as checked against this very stack.yml
+    memo = AnswersMemo(root, template.digest)
+    existing = discover_projects(root, template, memo=memo)
+    memo.save()
+    project_dir = validate_project_name(name, existing)
     target = root / PROJECTS_DIR / project_dir
     if os.path.lexists(target):
         raise UserError(

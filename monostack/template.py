@@ -23,6 +23,7 @@ Its questions (parameters, answers) are :mod:`monostack.template_params`'; its J
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import itertools
 import os
 from collections.abc import Iterator, Mapping
@@ -82,6 +83,7 @@ class StackTemplate:
     files: Mapping[str, bytes] | None = None  # in-memory sources (paths under root), or disk
     # a template on disk: its files as already read in one pass (with the base-tree hash)
     read_ahead: Mapping[str, bytes] | None = field(default=None, repr=False)
+    digest: str = ""  # sha256 of stack.yml's text: what checks of answers against it depend on
     _env: Any = field(default=None, repr=False)
     _path_cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _expr_cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -407,6 +409,7 @@ def _parse_template(root: Path, text: str, files: dict[str, bytes] | None) -> St
         parameters=params,
         skip_rules=tuple(rules),
         files=files,
+        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
     if not checked:
         record_checks_passed(marker)

@@ -1,0 +1,97 @@
+"""Each project's answers remembered between runs, so ``new-project`` does not read, parse and
+check every ``.stack-answers.yml`` of a large monorepo again only to learn the names in use.
+
+An entry holds while the file's size, modification and change times and inode are those
+recorded with it (git's index rule): the change time moves with every write and no program can
+set it back, and a file changed within :data:`RACY_SECONDS` of being read is never recorded
+(two writes within one clock tick look alike). The memo lives in the compiled-template cache
+(``.git/monostack/jinja-*``), is replaced in one rename and is never read or written through a
+link; a missing or damaged memo only means reading the files again. The comparisons of names
+and uuids themselves (a copied project is refused) run every time, on the remembered answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MEMO_FILE = "answers-memo.json"
+FORMAT = 1
+RACY_SECONDS = 2
+
+
+def _entry(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[1], dict)
+
+
+class AnswersMemo:
+    def __init__(self, root: Path, scope: str):
+        """``scope``: what the remembered answers were checked against (the template's
+        ``stack.yml``); a memo of another scope is not used."""
+        from monostack.template_env import _cache_folder
+
+        folder = _cache_folder(Path(root))
+        self.path = None if folder is None else folder / MEMO_FILE
+        self.scope = scope
+        self._known = self._read()
+        self._now: dict[str, list] = {}
+        self._new = False
+
+    def _read(self) -> dict[str, list]:
+        if self.path is None:
+            return {}
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fh:
+                data = json.loads(fh.read())
+        except (OSError, ValueError):
+            return {}
+        entries = data.get("projects") if isinstance(data, dict) else None
+        if not isinstance(entries, dict) or data.get("format") != FORMAT:
+            return {}
+        if data.get("scope") != self.scope:  # answers checked against another template
+            return {}
+        # an entry is [[size, mtime, ctime, inode], answers]; anything else is not trusted
+        return {k: v for k, v in entries.items() if _entry(v)}
+
+    def answers(self, rel: str, path: Path, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``read()``'s answers for the file at ``path`` (``rel`` names it in the memo), or
+        the remembered ones while the file is as it was when they were read."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return read()
+        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        known = self._known.get(rel)
+        if known is not None and known[0] == sig and stat.S_ISREG(st.st_mode):
+            self._now[rel] = known
+            return dict(known[1])
+        answers = read()  # raises for a bad file: nothing is remembered
+        fresh = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) <= RACY_SECONDS * 10**9
+        if stat.S_ISREG(st.st_mode) and not fresh:
+            self._now[rel] = [sig, answers]
+            self._new = True
+        return answers
+
+    def save(self) -> None:
+        """Keep this run's entries (only when one is new or one was dropped)."""
+        if self.path is None or not (self._new or set(self._known) != set(self._now)):
+            return
+        body = json.dumps(
+            {"format": FORMAT, "scope": self.scope, "projects": self._now}, separators=(",", ":")
+        )
+        tmp = self.path.with_name(f".{MEMO_FILE}.{os.getpid()}.tmp")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with os.fdopen(os.open(tmp, flags, 0o644), "w", encoding="utf-8") as fh:
+                fh.write(body)
+            os.replace(tmp, self.path)
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # the memo is an aid: without it the files are read again
