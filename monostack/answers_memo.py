@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from monostack.tempfiles import replace_atomically
+
 MEMO_FILE = "answers-memo.json"
 FORMAT = 1
 RACY_SECONDS = 2
@@ -86,12 +88,5 @@ class AnswersMemo:
         body = json.dumps(
             {"format": FORMAT, "scope": self.scope, "projects": self._now}, separators=(",", ":")
         )
-        tmp = self.path.with_name(f".{MEMO_FILE}.{os.getpid()}.tmp")
-        try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            with os.fdopen(os.open(tmp, flags, 0o644), "w", encoding="utf-8") as fh:
-                fh.write(body)
-            os.replace(tmp, self.path)
-        except (OSError, ValueError):
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # the memo is an aid: without it the files are read again
+        with contextlib.suppress(OSError, ValueError):  # an aid: without it files are read again
+            replace_atomically(self.path, lambda fh: fh.write(body.encode("utf-8")))

@@ -116,3 +116,32 @@ def test_a_changed_template_drops_the_remembered_answers(repo, counted):
     counted.clear()
     new_project(root, "gamma")
     assert sorted(counted) == ["alpha", "beta"]
+
+
+def test_the_memo_is_written_as_a_swept_temporary_and_a_killed_writers_one_is_removed(
+    repo, counted, monkeypatch
+):
+    """A kill between writing the memo and its rename leaves a temporary the next run removes."""
+    from monostack import tempfiles
+
+    root = root_of(repo)
+    new_project(root, "alpha")
+    written: list[str] = []
+    real_replace = os.replace
+
+    def dying_replace(src, dst):
+        written.append(os.fspath(src))
+        if os.fspath(dst).endswith(answers_memo.MEMO_FILE):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(tempfiles.os, "replace", dying_replace)
+    new_project(root, "beta")  # the memo cannot be saved: new-project still succeeds
+    monkeypatch.setattr(tempfiles.os, "replace", real_replace)
+    memo_tmp = [w for w in written if answers_memo.MEMO_FILE in os.path.basename(w)]
+    assert memo_tmp and all(tempfiles.is_part(os.path.basename(w)) for w in memo_tmp)
+    folder = next((root / ".git/monostack").glob("jinja-*"))
+    orphan = folder / f".{answers_memo.MEMO_FILE}.999999999.x{tempfiles.PART_SUFFIX}"
+    orphan.write_text("{}")
+    new_project(root, "gamma")
+    assert not orphan.exists() and not [p for p in folder.iterdir() if ".tmp" in p.name]
