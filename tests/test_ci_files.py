@@ -287,3 +287,18 @@ def test_broken_zizmor_config_says_what_is_wrong(tmp_path):
     assert "configuration error in zizmor.yml" in finding.message
     assert "expected a map" in finding.message
     assert "backtrace" not in finding.message.lower() and str(tmp_path) not in finding.message
+
+
+def test_a_yamllint_syntax_error_names_its_kind_once():
+    """Text libyaml reads but yamllint's own parser rejects (a tab after a value) is reported
+    by yamllint as a syntax error: "(syntax)" once, and rule names still follow other problems."""
+    from monostack.checks.ci_files import yamllint_findings, yamllint_setup
+
+    setup = yamllint_setup(None)
+    text = "name: x\t\non: [push]\njobs: {}\n"
+    messages = [f.message for f in yamllint_findings("w.yml", text, "p", "lint", setup)]
+    syntax = [m for m in messages if "syntax error" in m]
+    assert syntax and all(m.count("(syntax)") == 1 for m in syntax), messages
+    spaced = "name:  x\non: [push]\njobs: {}\n"
+    messages = [f.message for f in yamllint_findings("w.yml", spaced, "p", "lint", setup)]
+    assert any(m.endswith("(colons)") for m in messages), messages

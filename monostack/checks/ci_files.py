@@ -177,7 +177,8 @@ def yamllint_findings(
             (
                 problem.line,
                 ERROR if problem.level == "error" else WARNING,
-                clip(f"yamllint: {problem.desc} ({problem.rule or 'syntax'})"),
+                # a syntax error's text already ends in "(syntax)"; it has no rule
+                clip(f"yamllint: {problem.desc}" + (f" ({problem.rule})" if problem.rule else "")),
             )
             for problem in linter.run(text, setup.config, path)
         ]
