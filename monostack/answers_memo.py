@@ -1,13 +1,11 @@
 """Each project's answers remembered between runs, so ``new-project`` does not read, parse and
 check every ``.stack-answers.yml`` of a large monorepo again only to learn the names in use.
 
-An entry holds while the file's size, modification and change times and inode are those
-recorded with it (git's index rule): the change time moves with every write and no program can
-set it back, and a file changed within :data:`RACY_SECONDS` of being read is never recorded
-(two writes within one clock tick look alike). The memo lives in the compiled-template cache
-(``.git/monostack/jinja-*``), is replaced in one rename and is never read or written through a
-link; a missing or damaged memo only means reading the files again. The comparisons of names
-and uuids themselves (a copied project is refused) run every time, on the remembered answers.
+An entry holds under git's index rule (:mod:`monostack.filestat`). The memo lives in the
+compiled-template cache (``.git/monostack/jinja-*``), is replaced in one rename and is never
+read or written through a link; a missing or damaged memo only means reading the files again.
+The comparisons of names and uuids themselves (a copied project is refused) run every time, on
+the remembered answers.
 """
 
 from __future__ import annotations
@@ -16,16 +14,15 @@ import contextlib
 import json
 import os
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from monostack.filestat import settled, signature
 from monostack.tempfiles import replace_atomically
 
 MEMO_FILE = "answers-memo.json"
 FORMAT = 1
-RACY_SECONDS = 2
 
 
 def _entry(value: Any) -> bool:
@@ -69,14 +66,13 @@ class AnswersMemo:
             st = os.lstat(path)
         except OSError:
             return read()
-        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        sig = signature(st)
         known = self._known.get(rel)
         if known is not None and known[0] == sig and stat.S_ISREG(st.st_mode):
             self._now[rel] = known
             return dict(known[1])
         answers = read()  # raises for a bad file: nothing is remembered
-        fresh = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) <= RACY_SECONDS * 10**9
-        if stat.S_ISREG(st.st_mode) and not fresh:
+        if stat.S_ISREG(st.st_mode) and settled(st):
             self._now[rel] = [sig, answers]
             self._new = True
         return answers

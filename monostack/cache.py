@@ -25,14 +25,13 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from monostack import tempfiles
+from monostack import filestat, tempfiles
 from monostack.checks import CaseResult, Finding
 
 CACHE_DIR = ".monostack-cache"
 FORMAT = 1  # bump when the entry layout or the meaning of a key changes
 TIMINGS_FILE = "timings.json"
 DIGESTS_FILE = "file-digests.json"  # size, times and inode of each file with its digest
-RACY_SECONDS = 2  # a file changed this recently is hashed again next run
 IGNORE_ALL = b"# monostack's result cache: safe to delete\n*\n"  # its .gitignore
 SHARD_TIMINGS_GLOB = "timings-shard-*.json"
 STALE_TEMP_SECONDS = 3600  # pid-less temp files (older versions) older than this are stale
@@ -93,11 +92,9 @@ class Digests:
     """Content digests of repo paths (a file, or a directory's files recursively), memoised
     for one run. Symbolic links are hashed by their target text, never followed.
 
-    With ``memo`` (a file in the cache folder), a file whose size, modification and change
-    times and inode are those recorded with its digest is not read again, as git's index does.
-    The change time moves with every write and cannot be set back by a program, and a file
-    changed within :data:`RACY_SECONDS` of being hashed is never recorded (two writes within
-    one clock tick look alike), so a changed file is always read."""
+    With ``memo`` (a file in the cache folder), a file is not read again while its recorded
+    digest holds by git's index rule (:mod:`monostack.filestat`), so a changed file is always
+    read."""
 
     def __init__(self, root: Path, memo: Path | None = None):
         self.root = Path(root)
@@ -129,12 +126,12 @@ class Digests:
         if self._memo_path is None:
             return _file_sha(path)
         st = os.lstat(path)
-        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        sig = filestat.signature(st)
         known = self._known.get(rel)
         if known is not None and known[:4] == sig:
             return known[4]
         digest = _file_sha(path)
-        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_SECONDS * 1e9:
+        if filestat.settled(st):
             self._seen[rel] = [*sig, digest]
         return digest
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from monostack import answers_memo, projects
+from monostack import answers_memo, filestat, projects
 from monostack.errors import UserError
 from monostack.projects import ANSWERS_FILE, new_project
 from tests.conftest import root_of
@@ -17,7 +17,7 @@ from tests.conftest import root_of
 @pytest.fixture
 def counted(monkeypatch):
     """Files older than an instant count as settled; each real read of answers is recorded."""
-    monkeypatch.setattr(answers_memo, "RACY_SECONDS", -1)
+    monkeypatch.setattr(filestat, "RACY_SECONDS", -1)
     reads: list[str] = []
     real = projects.read_answers
 
@@ -72,7 +72,7 @@ def test_an_edit_with_the_old_size_and_times_put_back_is_read(repo, counted):
 
 
 def test_a_fresh_file_is_never_remembered(repo, monkeypatch):
-    monkeypatch.setattr(answers_memo, "RACY_SECONDS", 3600)  # every file was just written
+    monkeypatch.setattr(filestat, "RACY_SECONDS", 3600)  # every file was just written
     root = root_of(repo)
     new_project(root, "alpha")
     new_project(root, "beta")

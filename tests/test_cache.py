@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monostack import cache as cache_mod
-from monostack import runner
+from monostack import filestat, runner
 from monostack.cache import CACHE_DIR, Digests, ResultCache, case_key, merge_caches
 from monostack.checks import ERROR, MONOREPO, CaseResult, Finding
 from monostack.runner import run_checks
@@ -253,7 +253,7 @@ def test_recorded_file_digests_never_hide_an_edit(counted, monkeypatch):
     """Digests recorded with each file's size, times and inode are reused only while all of
     them hold: an edit of the same size with the old modification time put back still
     re-runs the case (the change time moved)."""
-    monkeypatch.setattr(cache_mod, "RACY_SECONDS", 0)  # record files written moments ago too
+    monkeypatch.setattr(filestat, "RACY_SECONDS", 0)  # record files written moments ago too
     root, run = counted
     run()
     assert (root / CACHE_DIR / cache_mod.DIGESTS_FILE).is_file()
@@ -275,7 +275,7 @@ def test_a_recorded_digest_is_reused_and_a_fresh_file_is_not_recorded(tmp_path, 
     digest, folder = first.of("d/f.txt"), first.of("d")
     first.save()
     assert not memo.exists()  # written just now: two writes in one clock tick look alike
-    monkeypatch.setattr(cache_mod, "RACY_SECONDS", 0)
+    monkeypatch.setattr(filestat, "RACY_SECONDS", 0)
     second = cache_mod.Digests(tmp_path, memo)
     assert second.of("d/f.txt") == digest
     second.save()
